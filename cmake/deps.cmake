@@ -1,0 +1,46 @@
+# Finds every dependency; a missing one stops configure naming the Debian package.
+find_package(PkgConfig)
+if(NOT PkgConfig_FOUND)
+  message(FATAL_ERROR "pkg-config not found: install Debian package 'pkg-config' (scripts/install-deps.sh)")
+endif()
+
+macro(pq_require_pkg var module debpkg)
+  pkg_check_modules(${var} IMPORTED_TARGET ${module})
+  if(NOT ${var}_FOUND)
+    message(FATAL_ERROR "${module} not found: install Debian package '${debpkg}' (scripts/install-deps.sh)")
+  endif()
+endmacro()
+
+pq_require_pkg(PROTOBUFC libprotobuf-c libprotobuf-c-dev)
+pq_require_pkg(OPENBLAS openblas libopenblas-dev)
+pq_require_pkg(CYAML libcyaml libcyaml-dev)
+pq_require_pkg(JANSSON jansson libjansson-dev)
+
+find_program(PROTOC_C protoc-c)
+if(NOT PROTOC_C)
+  message(FATAL_ERROR "protoc-c not found: install Debian package 'protobuf-c-compiler'")
+endif()
+if(NOT EXISTS ${PQ_ONNX_PROTO})
+  message(FATAL_ERROR "${PQ_ONNX_PROTO} not found: install Debian package 'libonnx-dev'")
+endif()
+
+find_package(MPI COMPONENTS C)
+if(NOT MPI_C_FOUND)
+  message(FATAL_ERROR "MPI not found: install Debian packages 'libopenmpi-dev openmpi-bin'")
+endif()
+
+# Parallel HDF5: Debian's openmpi flavour lives in its own folder.
+set(HDF5_PREFER_PARALLEL TRUE)
+if(EXISTS /usr/include/hdf5/openmpi)
+  set(PQ_HDF5_INCLUDE /usr/include/hdf5/openmpi)
+  find_library(PQ_HDF5_LIB hdf5 PATHS /usr/lib/x86_64-linux-gnu/hdf5/openmpi /usr/lib/aarch64-linux-gnu/hdf5/openmpi NO_DEFAULT_PATH)
+endif()
+if(NOT PQ_HDF5_LIB)
+  message(FATAL_ERROR "parallel HDF5 not found: install Debian package 'libhdf5-openmpi-dev'")
+endif()
+add_library(pq_hdf5 INTERFACE)
+target_include_directories(pq_hdf5 INTERFACE ${PQ_HDF5_INCLUDE})
+target_link_libraries(pq_hdf5 INTERFACE ${PQ_HDF5_LIB})
+set(PQ_HDF5_TARGETS pq_hdf5)
+
+find_package(OpenMP COMPONENTS C)

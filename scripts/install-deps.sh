@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs every system package ppq-calib needs, from Debian's registry.
+# Idempotent: packages already installed are skipped; nothing is downloaded from elsewhere.
+#   scripts/install-deps.sh            build + test dependencies
+#   scripts/install-deps.sh --fixtures also the Python packages used to make test fixtures
+set -euo pipefail
+
+build_pkgs=(
+  build-essential cmake pkg-config
+  libopenmpi-dev openmpi-bin
+  libhdf5-openmpi-dev hdf5-tools
+  libprotobuf-c-dev protobuf-c-compiler
+  libonnx-dev libonnx-testdata
+  libopenblas-dev libcyaml-dev libjansson-dev
+)
+fixture_pkgs=(python3-numpy python3-onnx python3-h5py python3-torch python3-torchvision python3-sklearn python3-pil)
+
+want=("${build_pkgs[@]}")
+if [ "${1:-}" = "--fixtures" ]; then want+=("${fixture_pkgs[@]}"); fi
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#want[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,133 @@
+/* pq_exec.h - the CPU executor, the operator registry and the kernel interface.
+ *
+ * An executor is built for one graph: it resolves every operation to an operator
+ * definition (failing with the list of every unsupported type), prepares each node once
+ * (attributes parsed into a typed context), then runs batches. Intermediate tensors are
+ * freed after their last consumer unless requested. Hooks before and after every
+ * operation see its input and output tensors: observers collect statistics there and
+ * quantization simulation rewrites tensors there.
+ */
+#ifndef PQ_EXEC_H
+#define PQ_EXEC_H
+
+#include "pq_core.h"
+#include "pq_ir.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct pq_executor pq_executor;
+typedef struct pq_registry pq_registry;
+typedef struct pq_exec_node pq_exec_node;
+
+/* ------------------------------------------------------------------ kernel interface */
+
+/* One operator definition. Lookup by (domain, name, opset) picks the entry with the highest
+ * since_version <= opset. */
+typedef struct pq_op_def {
+    const char *domain;       /* "" = ai.onnx */
+    const char *name;
+    int since_version;        /* first opset this definition covers */
+    int min_inputs, max_inputs, min_outputs, max_outputs;
+    /* Optional. Runs once per node before any run: validates attributes and constant
+     * inputs (op->inputs[i]->value), allocates n->ctx. Errors say what is wrong; the
+     * executor prefixes the node. */
+    pq_status (*prepare)(pq_exec_node *n, pq_err *err);
+    /* Computes n->outputs from n->inputs. Must create every output with
+     * pq_node_output() (also the ones the graph omits). */
+    pq_status (*run)(pq_exec_node *n, pq_err *err);
+    /* Optional. Frees n->ctx. */
+    void (*release)(pq_exec_node *n);
+} pq_op_def;
+
+struct pq_exec_node {
+    const pq_op *op;
+    const pq_op_def *def;
+    int opset;                /* opset the node runs at (op->opset) */
+    int n_inputs;
+    pq_tensor **inputs;       /* borrowed during run; NULL = omitted optional input */
+    int n_outputs;
+    pq_tensor **outputs;      /* created by run via pq_node_output(); executor owns after */
+    void *ctx;                /* operator-private, from prepare */
+    pq_executor *ex;
+};
+
+/* Creates output idx with the given dtype and shape (zero-filled unless uninit is set,
+ * never for strings) and stores it in n->outputs[idx]; *out borrows it. */
+pq_status pq_node_output(pq_exec_node *n, int idx, pq_dtype dtype, int rank,
+                         const int64_t *dims, int uninit, pq_tensor **out, pq_err *err);
+/* Stores an already built tensor as output idx, taking ownership whether or not it
+ * succeeds (for outputs that alias an input: pass pq_tensor_retain(input) or a view). */
+pq_status pq_node_set_output(pq_exec_node *n, int idx, pq_tensor *t, pq_err *err);
+/* Input idx or NULL when omitted or beyond n_inputs. */
+static inline pq_tensor *pq_node_input(const pq_exec_node *n, int idx)
+{
+    return idx < n->n_inputs ? n->inputs[idx] : NULL;
+}
+/* A scratch buffer of at least `bytes`, owned by the executor, valid until the next call
+ * by any node (64-byte aligned). NULL on allocation failure. */
+void *pq_node_workspace(pq_exec_node *n, size_t bytes);
+/* The number of threads a kernel may use (the executor's setting). */
+int pq_node_threads(const pq_exec_node *n);
+
+/* ------------------------------------------------------------------ registry */
+
+/* Platform 0 is the default (FP32) table; a quantized platform may override single
+ * operators. Lookups fall back to platform 0. */
+pq_status pq_registry_create(pq_registry **out, pq_err *err);
+void pq_registry_destroy(pq_registry **r);
+/* Registers (or overrides) def for a platform (PPQ's register_operation_handler). def is
+ * borrowed and must outlive the registry. */
+pq_status pq_registry_register(pq_registry *r, int platform, const pq_op_def *def, pq_err *err);
+/* The definition for (platform, domain, type, opset) or NULL. domain NULL or "ai.onnx"
+ * means "". */
+const pq_op_def *pq_registry_lookup(const pq_registry *r, int platform, const char *domain,
+                                    const char *type, int opset);
+/* The built-in definitions (all families), for listing and coverage checks. */
+const pq_op_def *const *pq_registry_builtins(int64_t *count);
+
+/* ------------------------------------------------------------------ executor */
+
+/* Hook called before (inputs may be replaced: set inputs[i] to a new tensor, the executor
+ * destroys replaced ones after the op ran and never the originals) or after (outputs may be
+ * modified in place) every operation. Returning an error stops the run; its message is
+ * prefixed with the node. */
+typedef pq_status (*pq_exec_hook)(const pq_op *op, int n_inputs, pq_tensor **inputs,
+                                  int n_outputs, pq_tensor **outputs, void *user, pq_err *err);
+
+typedef struct pq_exec_options {
+    const pq_registry *registry; /* NULL = built-ins only */
+    int threads;                 /* kernel threads; 0 = leave BLAS/OpenMP as they are */
+} pq_exec_options;
+
+/* Builds an executor for g (borrowed: g must outlive the executor and not change). Resolves
+ * and prepares every op; on unsupported operators returns PQ_ERR_UNSUPPORTED listing them
+ * all. opts may be NULL. */
+pq_status pq_executor_create(const pq_graph *g, const pq_exec_options *opts, pq_executor **out,
+                             pq_err *err);
+void pq_executor_destroy(pq_executor **ex);
+
+void pq_executor_set_hooks(pq_executor *ex, pq_exec_hook before, pq_exec_hook after, void *user);
+
+/* Runs the graph. feeds: n_feeds (name, tensor) pairs for graph inputs (borrowed; inputs
+ * with an initializer may be omitted). Returns the n_req requested variables by name (graph
+ * outputs or any intermediate or parameter) as new references in req_out[i] (caller
+ * destroys). n_req 0 with req_names NULL requests nothing. */
+pq_status pq_executor_run(pq_executor *ex, int n_feeds, const char *const *feed_names,
+                          pq_tensor *const *feeds, int n_req, const char *const *req_names,
+                          pq_tensor **req_out, pq_err *err);
+
+/* Runs the graph once and writes each variable's dtype and shape into the IR (the graph
+ * given at creation, which is why it takes a mutable pointer to the same graph). */
+pq_status pq_executor_trace_shapes(pq_executor *ex, pq_graph *g, int n_feeds,
+                                   const char *const *feed_names, pq_tensor *const *feeds,
+                                   pq_err *err);
+
+/* Sets the number of threads BLAS and OpenMP loops use in this process (0 = unchanged). */
+void pq_exec_set_threads(int threads);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PQ_EXEC_H */
