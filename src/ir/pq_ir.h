@@ -200,6 +200,7 @@ struct pq_op {
     pq_ext_attr *ext;
     pq_op_qconfig *qconfig;       /* NULL unless quantizable */
     char *doc_string;
+    int64_t scratch;              /* scratch for graph algorithms; not preserved */
 };
 
 /* Attribute lookup: NULL when absent. */
