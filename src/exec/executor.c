@@ -1,0 +1,440 @@
+/* executor.c - runs a graph on the CPU: resolution, preparation, scheduling, lifetimes,
+ * hooks and shape tracing. */
+#include "exec_internal.h"
+
+#include <cblas.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+struct pq_executor {
+    const pq_graph *g;
+    int64_t n_nodes;
+    pq_exec_node *nodes;        /* in execution (topological) order */
+    int64_t n_vars;
+    const pq_var **vars;        /* index -> variable */
+    pq_strmap var_index;        /* name -> index + 1 (as a pointer-sized integer) */
+    int64_t **node_in;          /* node k: variable index of each input (-1 omitted) */
+    int64_t **node_out;         /* node k: variable index of each output (-1 omitted) */
+    int64_t *uses;              /* per variable: input slots reading it */
+    pq_exec_hook before, after;
+    void *hook_user;
+    void *workspace;
+    size_t workspace_size;
+    int threads;
+};
+
+/* ------------------------------------------------------------------ kernel helpers */
+
+pq_status pq_node_output(pq_exec_node *n, int idx, pq_dtype dtype, int rank,
+                         const int64_t *dims, int uninit, pq_tensor **out, pq_err *err)
+{
+    pq_tensor *t = NULL;
+    *out = NULL;
+    if (idx < 0 || idx >= n->n_outputs)
+        return pq_err_set(err, PQ_ERR_INTERNAL, "kernel wrote output %d of %d", idx, n->n_outputs);
+    pq_status st = (uninit && dtype != PQ_DTYPE_STRING)
+                       ? pq_tensor_create_uninit(dtype, rank, dims, &t, err)
+                       : pq_tensor_create(dtype, rank, dims, &t, err);
+    if (st != PQ_OK) return st;
+    pq_tensor_destroy(&n->outputs[idx]);
+    n->outputs[idx] = t;
+    *out = t;
+    return PQ_OK;
+}
+
+pq_status pq_node_set_output(pq_exec_node *n, int idx, pq_tensor *t, pq_err *err)
+{
+    if (idx < 0 || idx >= n->n_outputs) {
+        pq_tensor_destroy(&t);
+        return pq_err_set(err, PQ_ERR_INTERNAL, "kernel wrote output %d of %d", idx, n->n_outputs);
+    }
+    pq_tensor_destroy(&n->outputs[idx]);
+    n->outputs[idx] = t;
+    return PQ_OK;
+}
+
+void *pq_node_workspace(pq_exec_node *n, size_t bytes)
+{
+    pq_executor *ex = n->ex;
+    if (bytes > ex->workspace_size) {
+        void *w = pq_malloc(bytes);
+        if (!w) return NULL;
+        pq_free(ex->workspace);
+        ex->workspace = w;
+        ex->workspace_size = bytes;
+    }
+    return ex->workspace;
+}
+
+int pq_node_threads(const pq_exec_node *n)
+{
+    return n->ex->threads > 0 ? n->ex->threads : 1;
+}
+
+void pq_exec_set_threads(int threads)
+{
+    if (threads <= 0) return;
+    openblas_set_num_threads(threads);
+#ifdef _OPENMP
+    omp_set_num_threads(threads);
+#endif
+}
+
+/* ------------------------------------------------------------------ creation */
+
+static int64_t var_idx(const pq_executor *ex, const char *name)
+{
+    return (int64_t)(intptr_t)pq_strmap_get(&ex->var_index, name) - 1;
+}
+
+/* Appends "Type (domain, opset N)" to list when not there yet. */
+static void add_unsupported(char *list, size_t cap, const pq_op *op)
+{
+    char item[160];
+    snprintf(item, sizeof item, "%s%s%s (opset %d)", op->domain[0] ? op->domain : "",
+             op->domain[0] ? "." : "", op->type, op->opset);
+    if (strstr(list, item)) return;
+    size_t len = strlen(list);
+    snprintf(list + len, cap - len, "%s%s", len ? ", " : "", item);
+}
+
+/* Orders the graph's ops topologically without changing the graph (Kahn, stable). */
+static pq_status schedule(const pq_graph *g, const pq_op **order, pq_err *err)
+{
+    pq_status st = PQ_OK;
+    int64_t n = g->ops.n, head = 0, tail = 0;
+    pq_strmap idx = {0};
+    int64_t *pending = pq_calloc((size_t)n + 1, sizeof *pending);
+    int64_t *queue = pq_malloc(((size_t)n + 1) * sizeof *queue);
+    PQ_CHECK(pending && queue, PQ_ERR_NOMEM, "out of memory scheduling the graph");
+    for (int64_t k = 0; k < n; k++)
+        PQ_TRY(pq_strmap_put(&idx, ((pq_op *)g->ops.items[k])->name, (void *)(intptr_t)(k + 1), err));
+    for (int64_t k = 0; k < n; k++) {
+        const pq_op *op = g->ops.items[k];
+        for (int i = 0; i < op->n_inputs; i++)
+            if (op->inputs[i] && op->inputs[i]->source_op && op->inputs[i]->source_op->graph == g)
+                pending[k]++;
+        if (!pending[k]) queue[tail++] = k;
+    }
+    while (head < tail) {
+        const pq_op *op = g->ops.items[queue[head]];
+        order[head++] = op;
+        for (int o = 0; o < op->n_outputs; o++) {
+            const pq_var *v = op->outputs[o];
+            if (!v) continue;
+            for (int64_t d = 0; d < v->dest_ops.n; d++) {
+                const pq_op *c = v->dest_ops.items[d];
+                int64_t ci = (int64_t)(intptr_t)pq_strmap_get(&idx, c->name) - 1;
+                if (ci >= 0 && --pending[ci] == 0) queue[tail++] = ci;
+            }
+        }
+    }
+    PQ_CHECK(head == n, PQ_ERR_INVALID,
+             "the graph has a cycle: %" PRId64 " operations cannot be ordered", n - head);
+fail:
+    pq_strmap_free(&idx);
+    pq_free(pending);
+    pq_free(queue);
+    return st;
+}
+
+/* Index of the last present slot + 1. */
+static int present_count(pq_var *const *slots, int n)
+{
+    while (n > 0 && !slots[n - 1]) n--;
+    return n;
+}
+
+static pq_status check_arity(const pq_op *op, const pq_op_def *d, pq_err *err)
+{
+    int n_in = present_count(op->inputs, op->n_inputs);
+    int n_out = present_count(op->outputs, op->n_outputs);
+    if (n_in < d->min_inputs || (d->max_inputs >= 0 && op->n_inputs > d->max_inputs &&
+                                 n_in > d->max_inputs))
+        return pq_err_set(err, PQ_ERR_INVALID, "has %d inputs, %s-%d takes %d to %d", n_in,
+                          op->type, d->since_version, d->min_inputs, d->max_inputs);
+    if (n_out < d->min_outputs || (d->max_outputs >= 0 && n_out > d->max_outputs))
+        return pq_err_set(err, PQ_ERR_INVALID, "has %d outputs, %s-%d gives %d to %d", n_out,
+                          op->type, d->since_version, d->min_outputs, d->max_outputs);
+    return PQ_OK;
+}
+
+pq_status pq_executor_create(const pq_graph *g, const pq_exec_options *opts, pq_executor **out,
+                             pq_err *err)
+{
+    pq_status st = PQ_OK;
+    const pq_op **order = NULL;
+    char unsupported[1024] = "";
+    pq_executor *ex = pq_calloc(1, sizeof *ex);
+    *out = NULL;
+    PQ_CHECK(ex, PQ_ERR_NOMEM, "out of memory creating an executor");
+    ex->g = g;
+    ex->threads = opts ? opts->threads : 0;
+    pq_exec_set_threads(ex->threads);
+
+    ex->n_vars = g->vars.n;
+    ex->vars = pq_calloc((size_t)ex->n_vars + 1, sizeof *ex->vars);
+    ex->uses = pq_calloc((size_t)ex->n_vars + 1, sizeof *ex->uses);
+    PQ_CHECK(ex->vars && ex->uses, PQ_ERR_NOMEM, "out of memory creating an executor");
+    for (int64_t k = 0; k < ex->n_vars; k++) {
+        ex->vars[k] = g->vars.items[k];
+        PQ_TRY(pq_strmap_put(&ex->var_index, ex->vars[k]->name, (void *)(intptr_t)(k + 1), err));
+    }
+
+    ex->n_nodes = g->ops.n;
+    order = pq_calloc((size_t)ex->n_nodes + 1, sizeof *order);
+    ex->nodes = pq_calloc((size_t)ex->n_nodes + 1, sizeof *ex->nodes);
+    ex->node_in = pq_calloc((size_t)ex->n_nodes + 1, sizeof *ex->node_in);
+    ex->node_out = pq_calloc((size_t)ex->n_nodes + 1, sizeof *ex->node_out);
+    PQ_CHECK(order && ex->nodes && ex->node_in && ex->node_out, PQ_ERR_NOMEM,
+             "out of memory creating an executor");
+    PQ_TRY(schedule(g, order, err));
+
+    const pq_registry *reg = opts ? opts->registry : NULL;
+    for (int64_t k = 0; k < ex->n_nodes; k++) {
+        const pq_op *op = order[k];
+        pq_exec_node *n = &ex->nodes[k];
+        n->op = op;
+        n->ex = ex;
+        n->opset = op->opset;
+        n->def = pq_registry_lookup(reg, op->platform, op->domain, op->type, op->opset);
+        if (!n->def) add_unsupported(unsupported, sizeof unsupported, op);
+    }
+    PQ_CHECK(!unsupported[0], PQ_ERR_UNSUPPORTED, "unsupported operators: %s", unsupported);
+
+    for (int64_t k = 0; k < ex->n_nodes; k++) {
+        pq_exec_node *n = &ex->nodes[k];
+        const pq_op *op = n->op;
+        n->n_inputs = op->n_inputs;
+        n->n_outputs = op->n_outputs;
+        n->inputs = pq_calloc((size_t)op->n_inputs + 1, sizeof *n->inputs);
+        n->outputs = pq_calloc((size_t)op->n_outputs + 1, sizeof *n->outputs);
+        ex->node_in[k] = pq_calloc((size_t)op->n_inputs + 1, sizeof **ex->node_in);
+        ex->node_out[k] = pq_calloc((size_t)op->n_outputs + 1, sizeof **ex->node_out);
+        PQ_CHECK(n->inputs && n->outputs && ex->node_in[k] && ex->node_out[k], PQ_ERR_NOMEM,
+                 "out of memory creating an executor");
+        for (int i = 0; i < op->n_inputs; i++) {
+            int64_t vi = op->inputs[i] ? var_idx(ex, op->inputs[i]->name) : -1;
+            PQ_CHECK(!op->inputs[i] || vi >= 0, PQ_ERR_UNSUPPORTED,
+                     "node '%s' (%s): input '%s' comes from an enclosing graph, which the "
+                     "executor does not run", op->name, op->type, op->inputs[i]->name);
+            ex->node_in[k][i] = vi;
+            if (vi >= 0) ex->uses[vi]++;
+        }
+        for (int i = 0; i < op->n_outputs; i++)
+            ex->node_out[k][i] = op->outputs[i] ? var_idx(ex, op->outputs[i]->name) : -1;
+        st = check_arity(op, n->def, err);
+        if (st == PQ_OK && n->def->prepare) st = n->def->prepare(n, err);
+        if (st != PQ_OK) {
+            pq_err_prefix(err, "node '%s' (%s)", op->name, op->type);
+            goto fail;
+        }
+    }
+    pq_free(order);
+    *out = ex;
+    return PQ_OK;
+fail:
+    pq_free(order);
+    pq_executor_destroy(&ex);
+    return st;
+}
+
+void pq_executor_destroy(pq_executor **exp)
+{
+    if (!exp || !*exp) return;
+    pq_executor *ex = *exp;
+    for (int64_t k = 0; ex->nodes && k < ex->n_nodes; k++) {
+        pq_exec_node *n = &ex->nodes[k];
+        if (n->def && n->def->release && n->ctx) n->def->release(n);
+        pq_free(n->inputs);
+        pq_free(n->outputs);
+        if (ex->node_in) pq_free(ex->node_in[k]);
+        if (ex->node_out) pq_free(ex->node_out[k]);
+    }
+    pq_free(ex->nodes);
+    pq_free(ex->node_in);
+    pq_free(ex->node_out);
+    pq_free(ex->vars);
+    pq_free(ex->uses);
+    pq_strmap_free(&ex->var_index);
+    pq_free(ex->workspace);
+    pq_free(ex);
+    *exp = NULL;
+}
+
+void pq_executor_set_hooks(pq_executor *ex, pq_exec_hook before, pq_exec_hook after, void *user)
+{
+    ex->before = before;
+    ex->after = after;
+    ex->hook_user = user;
+}
+
+/* ------------------------------------------------------------------ running */
+
+/* Per-run state: the value of every variable and whether the run owns it. */
+typedef struct run_state {
+    pq_tensor **values;
+    unsigned char *owned;   /* 1: created by this run (destroy at the end / last use) */
+    unsigned char *keep;    /* 1: requested or graph output, never freed early */
+    int64_t *uses_left;
+} run_state;
+
+static void release_value(run_state *rs, int64_t vi)
+{
+    if (rs->owned[vi]) pq_tensor_destroy(&rs->values[vi]);
+    rs->values[vi] = NULL;
+    rs->owned[vi] = 0;
+}
+
+static pq_status run_node(pq_executor *ex, int64_t k, run_state *rs, pq_err *err)
+{
+    pq_status st = PQ_OK;
+    pq_exec_node *n = &ex->nodes[k];
+    const pq_op *op = n->op;
+    pq_tensor *orig[64];
+    pq_tensor **orig_in = op->n_inputs <= 64 ? orig : pq_malloc((size_t)op->n_inputs * sizeof *orig_in);
+    if (!orig_in) return pq_err_set(err, PQ_ERR_NOMEM, "out of memory running '%s'", op->name);
+
+    for (int i = 0; i < n->n_inputs; i++) {
+        int64_t vi = ex->node_in[k][i];
+        n->inputs[i] = vi >= 0 ? rs->values[vi] : NULL;
+        PQ_CHECK(vi < 0 || n->inputs[i], PQ_ERR_INVALID,
+                 "input '%s' has no value (a graph input that was not fed?)", op->inputs[i]->name);
+        orig_in[i] = n->inputs[i];
+    }
+    for (int i = 0; i < n->n_outputs; i++) n->outputs[i] = NULL;
+    if (ex->before)
+        PQ_TRY(ex->before(op, n->n_inputs, n->inputs, n->n_outputs, n->outputs, ex->hook_user, err));
+    PQ_TRY(n->def->run(n, err));
+    for (int i = 0; i < n->n_outputs; i++)
+        PQ_CHECK(n->outputs[i] || ex->node_out[k][i] < 0, PQ_ERR_INTERNAL,
+                 "kernel %s-%d produced no output %d", op->type, n->def->since_version, i);
+    if (ex->after)
+        PQ_TRY(ex->after(op, n->n_inputs, n->inputs, n->n_outputs, n->outputs, ex->hook_user, err));
+    for (int i = 0; i < n->n_outputs; i++) {
+        int64_t vi = ex->node_out[k][i];
+        if (vi < 0) {
+            pq_tensor_destroy(&n->outputs[i]);
+            continue;
+        }
+        release_value(rs, vi);
+        rs->values[vi] = n->outputs[i];
+        rs->owned[vi] = 1;
+        n->outputs[i] = NULL;
+        if (!rs->keep[vi] && ex->uses[vi] == 0) release_value(rs, vi);
+    }
+fail:
+    for (int i = 0; i < n->n_outputs; i++) pq_tensor_destroy(&n->outputs[i]);
+    for (int i = 0; i < n->n_inputs; i++) {
+        if (n->inputs[i] != orig_in[i]) pq_tensor_destroy(&n->inputs[i]);
+        n->inputs[i] = NULL;
+        int64_t vi = ex->node_in[k][i];
+        if (vi >= 0 && --rs->uses_left[vi] == 0 && !rs->keep[vi]) release_value(rs, vi);
+    }
+    if (orig_in != orig) pq_free(orig_in);
+    if (st != PQ_OK) pq_err_prefix(err, "node '%s' (%s)", op->name, op->type);
+    return st;
+}
+
+static pq_status run_all(pq_executor *ex, int n_feeds, const char *const *feed_names,
+                         pq_tensor *const *feeds, int n_req, const char *const *req_names,
+                         pq_tensor **req_out, pq_err *err)
+{
+    pq_status st = PQ_OK;
+    int64_t nv = ex->n_vars;
+    run_state rs = {0};
+    for (int r = 0; r < n_req; r++) req_out[r] = NULL;
+    rs.values = pq_calloc((size_t)nv + 1, sizeof *rs.values);
+    rs.owned = pq_calloc((size_t)nv + 1, 1);
+    rs.keep = pq_calloc((size_t)nv + 1, 1);
+    rs.uses_left = pq_malloc(((size_t)nv + 1) * sizeof *rs.uses_left);
+    PQ_CHECK(rs.values && rs.owned && rs.keep && rs.uses_left, PQ_ERR_NOMEM,
+             "out of memory running the graph");
+    memcpy(rs.uses_left, ex->uses, (size_t)nv * sizeof *rs.uses_left);
+
+    for (int64_t v = 0; v < nv; v++)
+        if (ex->vars[v]->value) rs.values[v] = ex->vars[v]->value;
+    for (int f = 0; f < n_feeds; f++) {
+        int64_t vi = var_idx(ex, feed_names[f]);
+        PQ_CHECK(vi >= 0, PQ_ERR_INVALID, "feed '%s' is not a variable of the graph", feed_names[f]);
+        PQ_CHECK(!ex->vars[vi]->source_op, PQ_ERR_INVALID,
+                 "feed '%s' is produced by operation '%s' and cannot be fed", feed_names[f],
+                 ex->vars[vi]->source_op->name);
+        rs.values[vi] = feeds[f];
+    }
+    for (int64_t o = 0; o < ex->g->outputs.n; o++) {
+        int64_t vi = var_idx(ex, ((pq_var *)ex->g->outputs.items[o])->name);
+        if (vi >= 0) rs.keep[vi] = 1;
+    }
+    for (int r = 0; r < n_req; r++) {
+        int64_t vi = var_idx(ex, req_names[r]);
+        PQ_CHECK(vi >= 0, PQ_ERR_INVALID, "requested variable '%s' is not in the graph",
+                 req_names[r]);
+        rs.keep[vi] = 1;
+    }
+    for (int64_t k = 0; k < ex->n_nodes; k++) PQ_TRY(run_node(ex, k, &rs, err));
+    for (int r = 0; r < n_req; r++) {
+        int64_t vi = var_idx(ex, req_names[r]);
+        PQ_CHECK(rs.values[vi], PQ_ERR_INVALID, "requested variable '%s' has no value",
+                 req_names[r]);
+        req_out[r] = pq_tensor_retain(rs.values[vi]);
+    }
+fail:
+    if (st != PQ_OK)
+        for (int r = 0; r < n_req; r++) pq_tensor_destroy(&req_out[r]);
+    for (int64_t v = 0; rs.values && v < nv; v++)
+        if (rs.owned && rs.owned[v]) pq_tensor_destroy(&rs.values[v]);
+    pq_free(rs.values);
+    pq_free(rs.owned);
+    pq_free(rs.keep);
+    pq_free(rs.uses_left);
+    return st;
+}
+
+pq_status pq_executor_run(pq_executor *ex, int n_feeds, const char *const *feed_names,
+                          pq_tensor *const *feeds, int n_req, const char *const *req_names,
+                          pq_tensor **req_out, pq_err *err)
+{
+    return run_all(ex, n_feeds, feed_names, feeds, n_req, req_names, req_out, err);
+}
+
+/* ------------------------------------------------------------------ shape tracing */
+
+static void record_shape(pq_graph *g, const char *name, const pq_tensor *t)
+{
+    pq_var *v = pq_graph_find_var(g, name);
+    if (v && t) pq_var_set_shape(v, t->dtype, t->rank, t->dims);
+}
+
+/* After-hook of a tracing run: user data is the graph to annotate. */
+static pq_status trace_after(const pq_op *op, int n_inputs, pq_tensor **inputs, int n_outputs,
+                             pq_tensor **outputs, void *user, pq_err *err)
+{
+    (void)err;
+    pq_graph *g = user;
+    for (int i = 0; i < n_inputs; i++)
+        if (op->inputs[i]) record_shape(g, op->inputs[i]->name, inputs[i]);
+    for (int i = 0; i < n_outputs; i++)
+        if (op->outputs[i]) record_shape(g, op->outputs[i]->name, outputs[i]);
+    return PQ_OK;
+}
+
+pq_status pq_executor_trace_shapes(pq_executor *ex, pq_graph *g, int n_feeds,
+                                   const char *const *feed_names, pq_tensor *const *feeds,
+                                   pq_err *err)
+{
+    if (g != ex->g)
+        return pq_err_set(err, PQ_ERR_INVALID, "trace_shapes needs the executor's own graph");
+    /* User hooks are not called while tracing. */
+    pq_exec_hook saved_before = ex->before, saved_after = ex->after;
+    void *saved_user = ex->hook_user;
+    pq_executor_set_hooks(ex, NULL, trace_after, g);
+    pq_status st = run_all(ex, n_feeds, feed_names, feeds, 0, NULL, NULL, err);
+    pq_executor_set_hooks(ex, saved_before, saved_after, saved_user);
+    for (int f = 0; f < n_feeds; f++) record_shape(g, feed_names[f], feeds[f]);
+    return st;
+}
