@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds ppq-calib and runs the whole test suite twice: a warnings-as-errors release build,
+# then the same suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+#   scripts/test.sh            both
+#   scripts/test.sh --quick    release build only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DPQ_WERROR=ON > build.log 2>&1 || { cat build.log; exit 1; }
+cmake --build build -j"$jobs" 2>&1 | grep -E "error|warning|Error" || true
+cmake --build build -j"$jobs" > /dev/null
+ctest --test-dir build --output-on-failure -j"$jobs"
+
+if [ "${1:-}" != "--quick" ]; then
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPQ_WERROR=ON \
+        -DPQ_SANITIZE=address,undefined > build-asan.log 2>&1 || { cat build-asan.log; exit 1; }
+  cmake --build build-asan -j"$jobs" > /dev/null
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir build-asan --output-on-failure -j"$jobs"
+fi
