@@ -1,6 +1,647 @@
-/* conv.c - operator family: Conv ConvTranspose (im2col + sgemm, 1x1 as plain GEMM, depthwise direct). */
+/* conv.c - operator family: Conv ConvTranspose (im2col + sgemm, 1x1 as plain GEMM, depthwise direct).
+ *
+ * Layout: X is [N, C, D1..Dr] row-major; Conv W is [M, C/group, k1..kr], ConvTranspose W is
+ * [C, M/group, k1..kr]; Y is [N, M, O1..Or]. Spatial rank r is 1..PQ_MAX_RANK-2.
+ *
+ * Conv: per image and group, the input patch matrix cols [C/g * K, P_out] (im2col) is
+ * multiplied by W_g [M/g, C/g * K]. A 1x1 kernel with stride 1 and no padding skips im2col
+ * (the image itself is the patch matrix); depthwise 2-D convolution (group == C == M) runs a
+ * direct loop. ConvTranspose: cols [M/g * K, P_in] = W_g^T X_g, then col2im scatters the
+ * columns into Y. float32 goes through cblas_sgemm, float64 through cblas_dgemm.
+ */
 #include "../exec_internal.h"
 
+#include <cblas.h>
+#include <string.h>
+
+enum { PAD_NOTSET = 0, PAD_SAME_UPPER, PAD_SAME_LOWER, PAD_VALID };
+
+/* Attributes, parsed once (ONNX Conv-1/11, ConvTranspose-1/11). Lists have n_* entries;
+ * n_* == 0 means the attribute is absent and the default applies. */
+typedef struct conv_ctx {
+    int transpose;
+    int auto_pad;
+    int64_t group;
+    int64_t n_kernel, kernel[PQ_MAX_RANK];
+    int64_t n_strides, strides[PQ_MAX_RANK];
+    int64_t n_dilations, dilations[PQ_MAX_RANK];
+    int64_t n_pads, pads[2 * PQ_MAX_RANK];          /* [x1_begin, x2_begin, ..., x1_end, ...] */
+    int64_t n_out_pad, out_pad[PQ_MAX_RANK];        /* ConvTranspose output_padding */
+    int64_t n_out_shape, out_shape[PQ_MAX_RANK + 2];/* ConvTranspose output_shape */
+} conv_ctx;
+
+/* Geometry of one call. For Conv, `img` is the input and `grid` the output spatial shape;
+ * for ConvTranspose the other way round. In both, image coordinate = grid * s - pb + k * d. */
+typedef struct conv_geom {
+    int r;                                  /* spatial rank */
+    int64_t N, C, M, G;                     /* batch, input channels, output channels, groups */
+    int64_t in[PQ_MAX_RANK], out[PQ_MAX_RANK], k[PQ_MAX_RANK];
+    int64_t s[PQ_MAX_RANK], d[PQ_MAX_RANK], pb[PQ_MAX_RANK], pe[PQ_MAX_RANK];
+    int64_t P_in, P_out, K;                 /* products of in, out and k */
+} conv_geom;
+
+/* ------------------------------------------------------------------ attributes */
+
+static pq_status get_list(const pq_op *op, const char *name, int64_t cap, int64_t *n,
+                          int64_t *dst, pq_err *err)
+{
+    const int64_t *v = NULL;
+    pq_status st = pq_op_get_ints(op, name, &v, n, err);
+    if (st != PQ_OK) return st;
+    if (*n > cap)
+        return pq_err_set(err, PQ_ERR_INVALID, "attribute %s has %lld values, at most %lld",
+                          name, (long long)*n, (long long)cap);
+    if (*n) memcpy(dst, v, (size_t)*n * sizeof *dst);
+    return PQ_OK;
+}
+
+static pq_status parse_auto_pad(const pq_op *op, int *out, pq_err *err)
+{
+    const char *s = NULL;
+    pq_status st = pq_op_get_string(op, "auto_pad", "NOTSET", &s, err);
+    if (st != PQ_OK) return st;
+    if (!s || !*s || !strcmp(s, "NOTSET")) *out = PAD_NOTSET;
+    else if (!strcmp(s, "SAME_UPPER")) *out = PAD_SAME_UPPER;
+    else if (!strcmp(s, "SAME_LOWER")) *out = PAD_SAME_LOWER;
+    else if (!strcmp(s, "VALID")) *out = PAD_VALID;
+    else return pq_err_set(err, PQ_ERR_INVALID, "unknown auto_pad '%s'", s);
+    return PQ_OK;
+}
+
+static pq_status conv_prepare_common(pq_exec_node *n, int transpose, pq_err *err)
+{
+    pq_status st = PQ_OK;
+    const pq_op *op = n->op;
+    conv_ctx *c = pq_calloc(1, sizeof *c);
+    PQ_CHECK(c, PQ_ERR_NOMEM, "out of memory");
+    c->transpose = transpose;
+    PQ_TRY(parse_auto_pad(op, &c->auto_pad, err));
+    PQ_TRY(pq_op_get_int(op, "group", 1, &c->group, err));
+    PQ_CHECK(c->group >= 1, PQ_ERR_INVALID, "group must be >= 1, got %lld",
+             (long long)c->group);
+    PQ_TRY(get_list(op, "kernel_shape", PQ_MAX_RANK, &c->n_kernel, c->kernel, err));
+    PQ_TRY(get_list(op, "strides", PQ_MAX_RANK, &c->n_strides, c->strides, err));
+    PQ_TRY(get_list(op, "dilations", PQ_MAX_RANK, &c->n_dilations, c->dilations, err));
+    PQ_TRY(get_list(op, "pads", 2 * PQ_MAX_RANK, &c->n_pads, c->pads, err));
+    if (transpose) {
+        PQ_TRY(get_list(op, "output_padding", PQ_MAX_RANK, &c->n_out_pad, c->out_pad, err));
+        PQ_TRY(get_list(op, "output_shape", PQ_MAX_RANK + 2, &c->n_out_shape, c->out_shape,
+                        err));
+    }
+    for (int64_t i = 0; i < c->n_strides; i++)
+        PQ_CHECK(c->strides[i] >= 1, PQ_ERR_INVALID, "strides must be >= 1");
+    for (int64_t i = 0; i < c->n_dilations; i++)
+        PQ_CHECK(c->dilations[i] >= 1, PQ_ERR_INVALID, "dilations must be >= 1");
+    for (int64_t i = 0; i < c->n_kernel; i++)
+        PQ_CHECK(c->kernel[i] >= 1, PQ_ERR_INVALID, "kernel_shape must be >= 1");
+    PQ_CHECK(c->n_pads % 2 == 0, PQ_ERR_INVALID, "pads has an odd number (%lld) of values",
+             (long long)c->n_pads);
+    if (!transpose)
+        for (int64_t i = 0; i < c->n_pads; i++)
+            PQ_CHECK(c->pads[i] >= 0, PQ_ERR_INVALID, "pads must be >= 0");
+    n->ctx = c;
+    return PQ_OK;
+fail:
+    pq_free(c);
+    return st;
+}
+
+static pq_status conv_prepare(pq_exec_node *n, pq_err *err)
+{
+    return conv_prepare_common(n, 0, err);
+}
+
+static pq_status convtranspose_prepare(pq_exec_node *n, pq_err *err)
+{
+    return conv_prepare_common(n, 1, err);
+}
+
+static void conv_release(pq_exec_node *n)
+{
+    pq_free(n->ctx);
+    n->ctx = NULL;
+}
+
+/* Checks that an attribute list, when given, has `want` values. */
+static pq_status check_len(const char *name, int64_t have, int64_t want, pq_err *err)
+{
+    if (have != 0 && have != want)
+        return pq_err_set(err, PQ_ERR_INVALID, "%s has %lld values, expected %lld", name,
+                          (long long)have, (long long)want);
+    return PQ_OK;
+}
+
+/* Resolves the geometry from the attributes and the shapes of X and W. */
+static pq_status conv_geometry(const conv_ctx *c, const pq_tensor *x, const pq_tensor *w,
+                               conv_geom *g, pq_err *err)
+{
+    pq_status st = PQ_OK;
+    char b1[128], b2[128];
+    memset(g, 0, sizeof *g);
+    PQ_CHECK(x->rank >= 3, PQ_ERR_INVALID, "input X %s must have rank >= 3",
+             pq_tensor_describe(x, b1, sizeof b1));
+    PQ_CHECK(w->rank == x->rank, PQ_ERR_INVALID, "weight W %s must have the rank of X %s",
+             pq_tensor_describe(w, b1, sizeof b1), pq_tensor_describe(x, b2, sizeof b2));
+    int r = x->rank - 2;
+    g->r = r;
+    g->N = x->dims[0];
+    g->C = x->dims[1];
+    g->G = c->group;
+    PQ_CHECK(g->C % g->G == 0, PQ_ERR_INVALID, "X has %lld channels, not divisible by group %lld",
+             (long long)g->C, (long long)g->G);
+    if (!c->transpose) {
+        g->M = w->dims[0];
+        PQ_CHECK(w->dims[1] * g->G == g->C && g->M % g->G == 0, PQ_ERR_INVALID,
+                 "weight W %s does not fit X %s with group %lld",
+                 pq_tensor_describe(w, b1, sizeof b1), pq_tensor_describe(x, b2, sizeof b2),
+                 (long long)g->G);
+    } else {
+        g->M = w->dims[1] * g->G;
+        PQ_CHECK(w->dims[0] == g->C, PQ_ERR_INVALID,
+                 "weight W %s does not fit X %s (W[0] must equal the input channels)",
+                 pq_tensor_describe(w, b1, sizeof b1), pq_tensor_describe(x, b2, sizeof b2));
+    }
+    PQ_TRY(check_len("kernel_shape", c->n_kernel, r, err));
+    PQ_TRY(check_len("strides", c->n_strides, r, err));
+    PQ_TRY(check_len("dilations", c->n_dilations, r, err));
+    PQ_TRY(check_len("pads", c->n_pads, 2 * r, err));
+    PQ_TRY(check_len("output_padding", c->n_out_pad, r, err));
+    if (c->n_out_shape)
+        PQ_CHECK(c->n_out_shape == r || c->n_out_shape == r + 2, PQ_ERR_INVALID,
+                 "output_shape has %lld values, expected %d", (long long)c->n_out_shape, r);
+    g->P_in = g->P_out = g->K = 1;
+    for (int i = 0; i < r; i++) {
+        int64_t in = x->dims[2 + i], k = w->dims[2 + i];
+        int64_t s = c->n_strides ? c->strides[i] : 1;
+        int64_t d = c->n_dilations ? c->dilations[i] : 1;
+        int64_t pb = c->n_pads ? c->pads[i] : 0, pe = c->n_pads ? c->pads[r + i] : 0;
+        PQ_CHECK(!c->n_kernel || c->kernel[i] == k, PQ_ERR_INVALID,
+                 "kernel_shape[%d] = %lld but W has %lld", i, (long long)c->kernel[i],
+                 (long long)k);
+        PQ_CHECK(k >= 1, PQ_ERR_INVALID, "W has an empty kernel dimension");
+        int64_t ek = (k - 1) * d + 1; /* dilated kernel extent */
+        int64_t out;
+        if (!c->transpose) {
+            if (c->auto_pad == PAD_SAME_UPPER || c->auto_pad == PAD_SAME_LOWER) {
+                out = (in + s - 1) / s;
+                int64_t total = (out - 1) * s + ek - in;
+                if (total < 0) total = 0;
+                pb = c->auto_pad == PAD_SAME_UPPER ? total / 2 : total - total / 2;
+                pe = total - pb;
+            } else if (c->auto_pad == PAD_VALID) {
+                pb = pe = 0;
+                out = in >= ek ? (in - ek) / s + 1 : 0;
+            } else {
+                int64_t span = in + pb + pe - ek;
+                out = span >= 0 ? span / s + 1 : 0;
+            }
+            PQ_CHECK(out >= 1, PQ_ERR_INVALID,
+                     "spatial axis %d: input %lld with padding %lld+%lld is smaller than the "
+                     "dilated kernel %lld", i, (long long)in, (long long)pb, (long long)pe,
+                     (long long)ek);
+        } else {
+            int64_t op = c->n_out_pad ? c->out_pad[i] : 0;
+            int64_t want = -1;
+            if (c->n_out_shape) want = c->out_shape[c->n_out_shape - r + i];
+            else if (c->auto_pad == PAD_SAME_UPPER || c->auto_pad == PAD_SAME_LOWER)
+                want = in * s;
+            if (want >= 0) {
+                /* ONNX ConvTranspose-11: total_padding = s*(in-1) + output_padding + ek -
+                 * output_shape; SAME_UPPER puts the odd unit at the end, otherwise at the
+                 * beginning. */
+                int64_t total = s * (in - 1) + op + ek - want;
+                /* Floor division: an output_shape larger than the natural size (negative
+                 * total) extends the end, as in the ONNX reference. */
+                int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);
+                if (c->auto_pad == PAD_SAME_UPPER) {
+                    pb = half;
+                    pe = total - half;
+                } else {
+                    pb = total - half;
+                    pe = half;
+                }
+                out = want;
+            } else {
+                if (c->auto_pad == PAD_VALID) pb = pe = 0;
+                out = s * (in - 1) + op + ek - pb - pe;
+            }
+            PQ_CHECK(out >= 1, PQ_ERR_INVALID, "spatial axis %d: output size %lld < 1", i,
+                     (long long)out);
+        }
+        g->in[i] = in;
+        g->out[i] = out;
+        g->k[i] = k;
+        g->s[i] = s;
+        g->d[i] = d;
+        g->pb[i] = pb;
+        g->pe[i] = pe;
+        g->P_in *= in;
+        g->P_out *= out;
+        g->K *= k;
+    }
+    return PQ_OK;
+fail:
+    return st;
+}
+
+/* ------------------------------------------------------------------ im2col / col2im */
+
+/* For grid positions o in [0, L) along the last axis, image index = o * s + off. Returns in
+ * [*lo, *hi) the positions whose image index lies in [0, W). */
+static void valid_range(int64_t L, int64_t W, int64_t s, int64_t off, int64_t *lo, int64_t *hi)
+{
+    int64_t a = off >= 0 ? 0 : (-off + s - 1) / s;
+    int64_t b = W - 1 - off < 0 ? 0 : (W - 1 - off) / s + 1;
+    if (b > L) b = L;
+    if (a > b) a = b;
+    *lo = a;
+    *hi = b;
+}
+
+/* Walks one patch-matrix row: channel image `img` (dims img_dims) against the grid (dims
+ * grid_dims) for kernel offsets kk. For each grid row (all axes but the last) calls the
+ * body with the image row (NULL when outside the image) and the grid row offset. */
+#define CONV_ROW_WALK(T, BODY)                                                               \
+    do {                                                                                     \
+        int64_t L_ = grid[r - 1], lo_, hi_;                                                  \
+        int64_t off_ = kk[r - 1] * d[r - 1] - pb[r - 1];                                      \
+        valid_range(L_, img_dims[r - 1], s[r - 1], off_, &lo_, &hi_);                         \
+        int64_t npre_ = 1;                                                                   \
+        for (int j_ = 0; j_ < r - 1; j_++) npre_ *= grid[j_];                                \
+        int64_t o_[PQ_MAX_RANK] = {0};                                                       \
+        for (int64_t p_ = 0; p_ < npre_; p_++) {                                             \
+            int64_t ioff_ = 0;                                                               \
+            int ok_ = 1;                                                                     \
+            for (int j_ = 0; j_ < r - 1; j_++) {                                             \
+                int64_t ij_ = o_[j_] * s[j_] - pb[j_] + kk[j_] * d[j_];                       \
+                if (ij_ < 0 || ij_ >= img_dims[j_]) {                                        \
+                    ok_ = 0;                                                                 \
+                    break;                                                                   \
+                }                                                                            \
+                ioff_ = ioff_ * img_dims[j_] + ij_;                                          \
+            }                                                                                \
+            T *row_img = ok_ ? (T *)(img + ioff_ * img_dims[r - 1]) : NULL;                  \
+            int64_t goff = p_ * L_, lo = lo_, hi = hi_, L = L_, st = s[r - 1], off = off_;   \
+            BODY;                                                                            \
+            for (int j_ = r - 2; j_ >= 0; j_--) {                                            \
+                if (++o_[j_] < grid[j_]) break;                                              \
+                o_[j_] = 0;                                                                  \
+            }                                                                                \
+        }                                                                                    \
+    } while (0)
+
+/* im2col: cols[c * K + kidx][grid position] = img[c][grid * s - pb + k * d] or 0. */
+#define DEFINE_IM2COL(T, SFX)                                                                \
+    static void im2col_##SFX(const T *restrict x, int64_t channels, int r,                   \
+                             const int64_t *img_dims, const int64_t *grid, const int64_t *k, \
+                             const int64_t *s, const int64_t *d, const int64_t *pb,          \
+                             T *restrict cols, int threads)                                  \
+    {                                                                                        \
+        int64_t K = 1, P_img = 1, P_grid = 1;                                                \
+        for (int i = 0; i < r; i++) {                                                        \
+            K *= k[i];                                                                       \
+            P_img *= img_dims[i];                                                            \
+            P_grid *= grid[i];                                                               \
+        }                                                                                    \
+        int64_t rows = channels * K;                                                         \
+        _Pragma("omp parallel for num_threads(threads) schedule(static) if(rows * P_grid > 65536)") \
+        for (int64_t row = 0; row < rows; row++) {                                           \
+            int64_t kk[PQ_MAX_RANK], rem = row % K;                                          \
+            for (int i = r - 1; i >= 0; i--) {                                              \
+                kk[i] = rem % k[i];                                                          \
+                rem /= k[i];                                                                 \
+            }                                                                                \
+            const T *img = x + (row / K) * P_img;                                            \
+            T *dst = cols + row * P_grid;                                                    \
+            CONV_ROW_WALK(const T, {                                                         \
+                T *o = dst + goff;                                                           \
+                if (!row_img) {                                                              \
+                    memset(o, 0, (size_t)L * sizeof(T));                                     \
+                } else {                                                                     \
+                    for (int64_t q = 0; q < lo; q++) o[q] = 0;                               \
+                    if (st == 1) {                                                           \
+                        memcpy(o + lo, row_img + lo + off, (size_t)(hi - lo) * sizeof(T));   \
+                    } else {                                                                 \
+                        for (int64_t q = lo; q < hi; q++) o[q] = row_img[q * st + off];      \
+                    }                                                                        \
+                    for (int64_t q = hi; q < L; q++) o[q] = 0;                               \
+                }                                                                            \
+            });                                                                              \
+        }                                                                                    \
+    }
+
+/* col2im: img[c][grid * s - pb + k * d] += cols[c * K + kidx][grid position]. Parallel over
+ * channels so that no two threads write the same image element. */
+#define DEFINE_COL2IM(T, SFX)                                                                \
+    static void col2im_##SFX(const T *restrict cols, int64_t channels, int r,                \
+                             const int64_t *img_dims, const int64_t *grid, const int64_t *k, \
+                             const int64_t *s, const int64_t *d, const int64_t *pb,          \
+                             T *restrict y, int threads)                                     \
+    {                                                                                        \
+        int64_t K = 1, P_img = 1, P_grid = 1;                                                \
+        for (int i = 0; i < r; i++) {                                                        \
+            K *= k[i];                                                                       \
+            P_img *= img_dims[i];                                                            \
+            P_grid *= grid[i];                                                               \
+        }                                                                                    \
+        _Pragma("omp parallel for num_threads(threads) schedule(static) if(channels * K * P_grid > 65536)") \
+        for (int64_t ch = 0; ch < channels; ch++) {                                          \
+            T *img = y + ch * P_img;                                                         \
+            for (int64_t kidx = 0; kidx < K; kidx++) {                                       \
+                int64_t kk[PQ_MAX_RANK], rem = kidx;                                         \
+                for (int i = r - 1; i >= 0; i--) {                                           \
+                    kk[i] = rem % k[i];                                                      \
+                    rem /= k[i];                                                             \
+                }                                                                            \
+                const T *src = cols + (ch * K + kidx) * P_grid;                              \
+                CONV_ROW_WALK(T, {                                                           \
+                    (void)L;                                                                 \
+                    if (row_img) {                                                           \
+                        const T *c_ = src + goff;                                            \
+                        for (int64_t q = lo; q < hi; q++) row_img[q * st + off] += c_[q];    \
+                    }                                                                        \
+                });                                                                          \
+            }                                                                                \
+        }                                                                                    \
+    }
+
+DEFINE_IM2COL(float, f32)
+DEFINE_IM2COL(double, f64)
+DEFINE_COL2IM(float, f32)
+DEFINE_COL2IM(double, f64)
+
+/* ------------------------------------------------------------------ GEMM wrappers */
+
+static void gemm_f32(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
+                     int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                     int64_t ldc)
+{
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                (blasint)m, (blasint)n, (blasint)k, 1.0f, a, (blasint)lda, b, (blasint)ldb,
+                beta, c, (blasint)ldc);
+}
+
+static void gemm_f64(int ta, int tb, int64_t m, int64_t n, int64_t k, const double *a,
+                     int64_t lda, const double *b, int64_t ldb, double beta, double *c,
+                     int64_t ldc)
+{
+    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                (blasint)m, (blasint)n, (blasint)k, 1.0, a, (blasint)lda, b, (blasint)ldb,
+                beta, c, (blasint)ldc);
+}
+
+/* BLAS takes int dimensions: refuse what does not fit. */
+static pq_status check_blas_dims(const conv_geom *g, pq_err *err)
+{
+    int64_t lim = 0x7fffffff;
+    int64_t big = g->C * g->K;
+    if (g->M * g->K > big) big = g->M * g->K;
+    if (g->P_in > big) big = g->P_in;
+    if (g->P_out > big) big = g->P_out;
+    if (big > lim)
+        return pq_err_set(err, PQ_ERR_UNSUPPORTED,
+                          "convolution too large for BLAS int dimensions (%lld)",
+                          (long long)big);
+    return PQ_OK;
+}
+
+/* ------------------------------------------------------------------ Conv */
+
+/* Depthwise 2-D (group == C == M), float32: direct loop, parallel over (image, channel). */
+static void conv_depthwise2d_f32(const conv_geom *g, const float *restrict x,
+                                 const float *restrict w, const float *restrict bias,
+                                 float *restrict y, int threads)
+{
+    const int64_t H = g->in[0], W = g->in[1], OH = g->out[0], OW = g->out[1];
+    const int64_t KH = g->k[0], KW = g->k[1];
+    const int64_t sh = g->s[0], sw = g->s[1], dh = g->d[0], dw = g->d[1];
+    const int64_t ph = g->pb[0], pw = g->pb[1];
+    const int64_t planes = g->N * g->C;
+    /* Per kernel column, the valid output columns do not depend on the row. */
+    int64_t lo[64], hi[64];
+    int small = KW <= 64;
+    if (small)
+        for (int64_t kw = 0; kw < KW; kw++)
+            valid_range(OW, W, sw, kw * dw - pw, &lo[kw], &hi[kw]);
+#pragma omp parallel for num_threads(threads) schedule(static) if(planes * OH * OW * KH * KW > 65536)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        int64_t ch = pl % g->C;
+        const float *xp = x + pl * H * W;
+        const float *wp = w + ch * KH * KW;
+        float *yp = y + pl * OH * OW;
+        float b0 = bias ? bias[ch] : 0.0f;
+        for (int64_t oh = 0; oh < OH; oh++) {
+            float *yr = yp + oh * OW;
+            for (int64_t ow = 0; ow < OW; ow++) yr[ow] = b0;
+            for (int64_t kh = 0; kh < KH; kh++) {
+                int64_t ih = oh * sh - ph + kh * dh;
+                if (ih < 0 || ih >= H) continue;
+                const float *xr = xp + ih * W;
+                for (int64_t kw = 0; kw < KW; kw++) {
+                    int64_t off = kw * dw - pw, a, b;
+                    if (small) {
+                        a = lo[kw];
+                        b = hi[kw];
+                    } else {
+                        valid_range(OW, W, sw, off, &a, &b);
+                    }
+                    float wv = wp[kh * KW + kw];
+                    if (sw == 1) {
+                        const float *xs = xr + a + off;
+                        float *ys = yr + a;
+                        for (int64_t q = 0; q < b - a; q++) ys[q] += wv * xs[q];
+                    } else {
+                        for (int64_t ow = a; ow < b; ow++) yr[ow] += wv * xr[ow * sw + off];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Fills each [rows, P] block of y (one per (image, channel)) with the channel's bias. */
+#define DEFINE_FILL_BIAS(T, SFX)                                                             \
+    static void fill_bias_##SFX(T *y, int64_t N, int64_t M, int64_t P, const T *bias)        \
+    {                                                                                        \
+        for (int64_t i = 0; i < N * M; i++) {                                                \
+            T v = bias ? bias[i % M] : (T)0;                                                 \
+            T *p = y + i * P;                                                                \
+            for (int64_t q = 0; q < P; q++) p[q] = v;                                        \
+        }                                                                                    \
+    }
+DEFINE_FILL_BIAS(float, f32)
+DEFINE_FILL_BIAS(double, f64)
+
+#define DEFINE_CONV_GEMM(T, SFX)                                                             \
+    static pq_status conv_gemm_##SFX(pq_exec_node *n, const conv_geom *g, const T *x,        \
+                                     const T *w, const T *bias, T *y, pq_err *err)           \
+    {                                                                                        \
+        int threads = pq_node_threads(n);                                                    \
+        if (threads < 1) threads = 1;                                                        \
+        const int64_t Cg = g->C / g->G, Mg = g->M / g->G, CK = Cg * g->K;                     \
+        int pointwise = 1;                                                                   \
+        for (int i = 0; i < g->r; i++)                                                       \
+            if (g->k[i] != 1 || g->s[i] != 1 || g->pb[i] != 0 || g->pe[i] != 0) pointwise = 0; \
+        T *cols = NULL;                                                                      \
+        if (!pointwise) {                                                                    \
+            cols = pq_node_workspace(n, (size_t)(CK * g->P_out) * sizeof(T));                \
+            if (!cols)                                                                       \
+                return pq_err_set(err, PQ_ERR_NOMEM, "out of memory for a %lld x %lld "      \
+                                  "patch matrix", (long long)CK, (long long)g->P_out);       \
+        }                                                                                    \
+        fill_bias_##SFX(y, g->N, g->M, g->P_out, bias);                                      \
+        T beta = bias ? (T)1 : (T)0;                                                         \
+        for (int64_t b = 0; b < g->N; b++) {                                                 \
+            for (int64_t gr = 0; gr < g->G; gr++) {                                          \
+                const T *xg = x + (b * g->C + gr * Cg) * g->P_in;                            \
+                const T *src = xg;                                                           \
+                if (!pointwise) {                                                            \
+                    im2col_##SFX(xg, Cg, g->r, g->in, g->out, g->k, g->s, g->d, g->pb, cols, \
+                                 threads);                                                   \
+                    src = cols;                                                              \
+                }                                                                            \
+                gemm_##SFX(0, 0, Mg, g->P_out, CK, w + gr * Mg * CK, CK, src, g->P_out,      \
+                           beta, y + (b * g->M + gr * Mg) * g->P_out, g->P_out);             \
+            }                                                                                \
+        }                                                                                    \
+        return PQ_OK;                                                                        \
+    }
+DEFINE_CONV_GEMM(float, f32)
+DEFINE_CONV_GEMM(double, f64)
+
+static pq_status check_inputs(const pq_tensor *x, const pq_tensor *w, const pq_tensor *b,
+                              int64_t M, pq_err *err)
+{
+    char b1[128], b2[128];
+    if (x->dtype != PQ_DTYPE_FLOAT32 && x->dtype != PQ_DTYPE_FLOAT64)
+        return pq_err_set(err, PQ_ERR_UNSUPPORTED, "input X has dtype %s (float32 and float64 "
+                          "are supported)", pq_dtype_name(x->dtype));
+    if (w->dtype != x->dtype)
+        return pq_err_set(err, PQ_ERR_INVALID, "weight W is %s but X is %s",
+                          pq_dtype_name(w->dtype), pq_dtype_name(x->dtype));
+    if (b && (b->dtype != x->dtype || b->rank != 1 || b->dims[0] != M))
+        return pq_err_set(err, PQ_ERR_INVALID, "bias B %s must be %s[%lld] (X is %s)",
+                          pq_tensor_describe(b, b1, sizeof b1), pq_dtype_name(x->dtype),
+                          (long long)M, pq_tensor_describe(x, b2, sizeof b2));
+    return PQ_OK;
+}
+
+static pq_status run_conv(pq_exec_node *n, pq_err *err)
+{
+    pq_status st = PQ_OK;
+    const conv_ctx *c = n->ctx;
+    const pq_tensor *x = pq_node_input(n, 0), *w = pq_node_input(n, 1), *b = pq_node_input(n, 2);
+    conv_geom g;
+    pq_tensor *y = NULL;
+    PQ_CHECK(x && w, PQ_ERR_INVALID, "inputs X and W are required");
+    PQ_TRY(conv_geometry(c, x, w, &g, err));
+    PQ_TRY(check_inputs(x, w, b, g.M, err));
+    PQ_TRY(check_blas_dims(&g, err));
+    int64_t ydims[PQ_MAX_RANK];
+    ydims[0] = g.N;
+    ydims[1] = g.M;
+    for (int i = 0; i < g.r; i++) ydims[2 + i] = g.out[i];
+    PQ_TRY(pq_node_output(n, 0, x->dtype, x->rank, ydims, 1, &y, err));
+    if (g.N == 0) return PQ_OK;
+    if (x->dtype == PQ_DTYPE_FLOAT32) {
+        if (g.r == 2 && g.G == g.C && g.M == g.C && g.G > 1) {
+            int threads = pq_node_threads(n);
+            conv_depthwise2d_f32(&g, PQ_DATA(x, float), PQ_DATA(w, float),
+                                 b ? PQ_DATA(b, float) : NULL, PQ_DATA(y, float),
+                                 threads < 1 ? 1 : threads);
+            return PQ_OK;
+        }
+        PQ_TRY(conv_gemm_f32(n, &g, PQ_DATA(x, float), PQ_DATA(w, float),
+                             b ? PQ_DATA(b, float) : NULL, PQ_DATA(y, float), err));
+    } else {
+        PQ_TRY(conv_gemm_f64(n, &g, PQ_DATA(x, double), PQ_DATA(w, double),
+                             b ? PQ_DATA(b, double) : NULL, PQ_DATA(y, double), err));
+    }
+    return PQ_OK;
+fail:
+    return st;
+}
+
+/* ------------------------------------------------------------------ ConvTranspose */
+
+#define DEFINE_CONVT(T, SFX)                                                                 \
+    static pq_status convt_##SFX(pq_exec_node *n, const conv_geom *g, const T *x,            \
+                                 const T *w, const T *bias, T *y, pq_err *err)               \
+    {                                                                                        \
+        int threads = pq_node_threads(n);                                                    \
+        if (threads < 1) threads = 1;                                                        \
+        const int64_t Cg = g->C / g->G, Mg = g->M / g->G, MK = Mg * g->K;                     \
+        int pointwise = 1;                                                                   \
+        for (int i = 0; i < g->r; i++)                                                       \
+            if (g->k[i] != 1 || g->s[i] != 1 || g->pb[i] != 0 || g->out[i] != g->in[i])      \
+                pointwise = 0;                                                               \
+        if (pointwise) {                                                                     \
+            fill_bias_##SFX(y, g->N, g->M, g->P_out, bias);                                  \
+            for (int64_t b = 0; b < g->N; b++)                                               \
+                for (int64_t gr = 0; gr < g->G; gr++)                                        \
+                    gemm_##SFX(1, 0, Mg, g->P_in, Cg, w + gr * Cg * MK, MK,                  \
+                               x + (b * g->C + gr * Cg) * g->P_in, g->P_in,                  \
+                               bias ? (T)1 : (T)0, y + (b * g->M + gr * Mg) * g->P_out,      \
+                               g->P_out);                                                    \
+            return PQ_OK;                                                                    \
+        }                                                                                    \
+        T *cols = pq_node_workspace(n, (size_t)(MK * g->P_in) * sizeof(T));                  \
+        if (!cols)                                                                           \
+            return pq_err_set(err, PQ_ERR_NOMEM, "out of memory for a %lld x %lld column "   \
+                              "matrix", (long long)MK, (long long)g->P_in);                  \
+        fill_bias_##SFX(y, g->N, g->M, g->P_out, NULL);                                      \
+        for (int64_t b = 0; b < g->N; b++) {                                                 \
+            for (int64_t gr = 0; gr < g->G; gr++) {                                          \
+                gemm_##SFX(1, 0, MK, g->P_in, Cg, w + gr * Cg * MK, MK,                      \
+                           x + (b * g->C + gr * Cg) * g->P_in, g->P_in, (T)0, cols, g->P_in); \
+                col2im_##SFX(cols, Mg, g->r, g->out, g->in, g->k, g->s, g->d, g->pb,         \
+                             y + (b * g->M + gr * Mg) * g->P_out, threads);                  \
+            }                                                                                \
+        }                                                                                    \
+        if (bias) {                                                                          \
+            for (int64_t i = 0; i < g->N * g->M; i++) {                                      \
+                T v = bias[i % g->M], *p = y + i * g->P_out;                                 \
+                for (int64_t q = 0; q < g->P_out; q++) p[q] += v;                            \
+            }                                                                                \
+        }                                                                                    \
+        return PQ_OK;                                                                        \
+    }
+DEFINE_CONVT(float, f32)
+DEFINE_CONVT(double, f64)
+
+static pq_status run_convtranspose(pq_exec_node *n, pq_err *err)
+{
+    pq_status st = PQ_OK;
+    const conv_ctx *c = n->ctx;
+    const pq_tensor *x = pq_node_input(n, 0), *w = pq_node_input(n, 1), *b = pq_node_input(n, 2);
+    conv_geom g;
+    pq_tensor *y = NULL;
+    PQ_CHECK(x && w, PQ_ERR_INVALID, "inputs X and W are required");
+    PQ_TRY(conv_geometry(c, x, w, &g, err));
+    PQ_TRY(check_inputs(x, w, b, g.M, err));
+    PQ_TRY(check_blas_dims(&g, err));
+    int64_t ydims[PQ_MAX_RANK];
+    ydims[0] = g.N;
+    ydims[1] = g.M;
+    for (int i = 0; i < g.r; i++) ydims[2 + i] = g.out[i];
+    PQ_TRY(pq_node_output(n, 0, x->dtype, x->rank, ydims, 1, &y, err));
+    if (g.N == 0) return PQ_OK;
+    if (x->dtype == PQ_DTYPE_FLOAT32)
+        PQ_TRY(convt_f32(n, &g, PQ_DATA(x, float), PQ_DATA(w, float),
+                         b ? PQ_DATA(b, float) : NULL, PQ_DATA(y, float), err));
+    else
+        PQ_TRY(convt_f64(n, &g, PQ_DATA(x, double), PQ_DATA(w, double),
+                         b ? PQ_DATA(b, double) : NULL, PQ_DATA(y, double), err));
+    return PQ_OK;
+fail:
+    return st;
+}
+
 const pq_op_def pq_ops_conv[] = {
+    {"", "Conv", 1, 2, 3, 1, 1, conv_prepare, run_conv, conv_release},
+    {"", "Conv", 11, 2, 3, 1, 1, conv_prepare, run_conv, conv_release},
+    {"", "ConvTranspose", 1, 2, 3, 1, 1, convtranspose_prepare, run_convtranspose, conv_release},
+    {"", "ConvTranspose", 11, 2, 3, 1, 1, convtranspose_prepare, run_convtranspose,
+     conv_release},
     PQ_OP_DEF_END,
 };

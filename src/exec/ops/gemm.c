@@ -1,6 +1,436 @@
-/* gemm.c - operator family: Gemm MatMul Einsum. */
+/* gemm.c - operator family: Gemm MatMul Einsum.
+ *
+ * Gemm and MatMul run float32 through cblas_sgemm and float64 through cblas_dgemm; float16
+ * and bfloat16 are widened to float32 around sgemm; integer types use a plain loop with
+ * wrap-around arithmetic. Einsum lives in gemm_einsum.c.
+ */
 #include "../exec_internal.h"
 
+#include <cblas.h>
+#include <string.h>
+
+/* gemm_einsum.c */
+pq_status pq__einsum_prepare(pq_exec_node *n, pq_err *err);
+pq_status pq__einsum_run(pq_exec_node *n, pq_err *err);
+void pq__einsum_release(pq_exec_node *n);
+
+/* ------------------------------------------------------------------ shared helpers */
+
+static int is_int_dtype(pq_dtype dt)
+{
+    return dt == PQ_DTYPE_INT32 || dt == PQ_DTYPE_INT64 || dt == PQ_DTYPE_UINT32 ||
+           dt == PQ_DTYPE_UINT64;
+}
+
+/* Widens a float16/bfloat16 tensor into a new float32 buffer (pq_free it). */
+static float *widen_half(const pq_tensor *t)
+{
+    float *out = pq_malloc((size_t)(t->numel ? t->numel : 1) * sizeof *out);
+    if (!out) return NULL;
+    const uint16_t *src = t->data;
+    if (t->dtype == PQ_DTYPE_FLOAT16)
+        for (int64_t i = 0; i < t->numel; i++) out[i] = pq_f16_to_f32(src[i]);
+    else
+        for (int64_t i = 0; i < t->numel; i++) out[i] = pq_bf16_to_f32(src[i]);
+    return out;
+}
+
+static void narrow_half(pq_dtype dt, const float *src, int64_t numel, void *dst)
+{
+    uint16_t *d = dst;
+    if (dt == PQ_DTYPE_FLOAT16)
+        for (int64_t i = 0; i < numel; i++) d[i] = pq_f32_to_f16(src[i]);
+    else
+        for (int64_t i = 0; i < numel; i++) d[i] = pq_f32_to_bf16(src[i]);
+}
+
+static pq_status check_blas_int(int64_t v, const char *what, pq_err *err)
+{
+    if (v > 0x7fffffff)
+        return pq_err_set(err, PQ_ERR_UNSUPPORTED, "%s = %lld is too large for BLAS", what,
+                          (long long)v);
+    return PQ_OK;
+}
+
+/* ------------------------------------------------------------------ Gemm */
+
+typedef struct gemm_ctx {
+    int64_t trans_a, trans_b;
+    float alpha, beta;
+} gemm_ctx;
+
+static pq_status gemm_prepare(pq_exec_node *n, pq_err *err)
+{
+    pq_status st = PQ_OK;
+    gemm_ctx *c = pq_calloc(1, sizeof *c);
+    PQ_CHECK(c, PQ_ERR_NOMEM, "out of memory");
+    PQ_TRY(pq_op_get_int(n->op, "transA", 0, &c->trans_a, err));
+    PQ_TRY(pq_op_get_int(n->op, "transB", 0, &c->trans_b, err));
+    PQ_TRY(pq_op_get_float(n->op, "alpha", 1.0f, &c->alpha, err));
+    PQ_TRY(pq_op_get_float(n->op, "beta", 1.0f, &c->beta, err));
+    /* Gemm-1/6 'broadcast': C must then be [M, N] or broadcast with broadcast=1; the
+     * unidirectional rule used for every opset accepts both, so the flag is not needed. */
+    n->ctx = c;
+    return PQ_OK;
+fail:
+    pq_free(c);
+    return st;
+}
+
+static void free_ctx(pq_exec_node *n)
+{
+    pq_free(n->ctx);
+    n->ctx = NULL;
+}
+
+/* Y[i][j] = beta * C[broadcast(i, j)], accumulating in double for the loop kernels. */
+#define DEFINE_FILL_C(T, SFX)                                                                \
+    static void fill_c_##SFX(T *y, int64_t M, int64_t N, const T *c, int64_t cr, int64_t cc, \
+                             double beta)                                                    \
+    {                                                                                        \
+        for (int64_t i = 0; i < M; i++) {                                                    \
+            const T *crow = c + (cr == 1 ? 0 : i) * cc;                                      \
+            T *yr = y + i * N;                                                               \
+            if (cc == 1)                                                                     \
+                for (int64_t j = 0; j < N; j++) yr[j] = (T)(beta * (double)crow[0]);         \
+            else                                                                             \
+                for (int64_t j = 0; j < N; j++) yr[j] = (T)(beta * (double)crow[j]);         \
+        }                                                                                    \
+    }
+DEFINE_FILL_C(float, f32)
+DEFINE_FILL_C(double, f64)
+
+/* Loop Gemm for integer types: Y = alpha * A' B' + beta * C with wrap-around products. */
+#define DEFINE_GEMM_LOOP(T, SFX)                                                             \
+    static void gemm_loop_##SFX(const T *a, const T *b, const T *c, T *y, int64_t M,         \
+                                int64_t N, int64_t K, int ta, int tb, int64_t cr, int64_t cc, \
+                                double alpha, double beta)                                   \
+    {                                                                                        \
+        for (int64_t i = 0; i < M; i++)                                                      \
+            for (int64_t j = 0; j < N; j++) {                                                \
+                T acc = 0;                                                                   \
+                for (int64_t k = 0; k < K; k++) {                                            \
+                    T av = ta ? a[k * M + i] : a[i * K + k];                                 \
+                    T bv = tb ? b[j * K + k] : b[k * N + j];                                 \
+                    acc = (T)(acc + (T)(av * bv));                                           \
+                }                                                                            \
+                T v = alpha == 1.0 ? acc : (T)(alpha * (double)acc);                         \
+                if (c) {                                                                     \
+                    T cv = c[(cr == 1 ? 0 : i) * cc + (cc == 1 ? 0 : j)];                    \
+                    v = (T)(v + (beta == 1.0 ? cv : (T)(beta * (double)cv)));                \
+                }                                                                            \
+                y[i * N + j] = v;                                                            \
+            }                                                                                \
+    }
+DEFINE_GEMM_LOOP(int32_t, i32)
+DEFINE_GEMM_LOOP(int64_t, i64)
+DEFINE_GEMM_LOOP(uint32_t, u32)
+DEFINE_GEMM_LOOP(uint64_t, u64)
+
+static pq_status run_gemm(pq_exec_node *n, pq_err *err)
+{
+    pq_status st = PQ_OK;
+    const gemm_ctx *ctx = n->ctx;
+    const pq_tensor *a = pq_node_input(n, 0), *b = pq_node_input(n, 1), *c = pq_node_input(n, 2);
+    pq_tensor *y = NULL;
+    float *wa = NULL, *wb = NULL, *wc = NULL, *wy = NULL;
+    char b1[128], b2[128];
+    PQ_CHECK(a && b, PQ_ERR_INVALID, "inputs A and B are required");
+    PQ_CHECK(a->rank == 2 && b->rank == 2, PQ_ERR_INVALID, "A %s and B %s must be matrices",
+             pq_tensor_describe(a, b1, sizeof b1), pq_tensor_describe(b, b2, sizeof b2));
+    PQ_CHECK(a->dtype == b->dtype && (!c || c->dtype == a->dtype), PQ_ERR_INVALID,
+             "A, B and C must have the same dtype (A is %s, B is %s)", pq_dtype_name(a->dtype),
+             pq_dtype_name(b->dtype));
+    int ta = ctx->trans_a != 0, tb = ctx->trans_b != 0;
+    int64_t M = ta ? a->dims[1] : a->dims[0], K = ta ? a->dims[0] : a->dims[1];
+    int64_t Kb = tb ? b->dims[1] : b->dims[0], N = tb ? b->dims[0] : b->dims[1];
+    PQ_CHECK(K == Kb, PQ_ERR_INVALID, "A %s (transA=%d) and B %s (transB=%d) do not multiply",
+             pq_tensor_describe(a, b1, sizeof b1), ta, pq_tensor_describe(b, b2, sizeof b2), tb);
+    int64_t cr = 1, cc = 1;
+    if (c) {
+        PQ_CHECK(c->rank <= 2, PQ_ERR_INVALID, "C %s has rank > 2",
+                 pq_tensor_describe(c, b1, sizeof b1));
+        if (c->rank == 2) cr = c->dims[0];
+        if (c->rank >= 1) cc = c->dims[c->rank - 1];
+        PQ_CHECK((cr == 1 || cr == M) && (cc == 1 || cc == N), PQ_ERR_INVALID,
+                 "C %s does not broadcast to [%lld, %lld]", pq_tensor_describe(c, b1, sizeof b1),
+                 (long long)M, (long long)N);
+    }
+    int64_t ydims[2] = {M, N};
+    PQ_TRY(pq_node_output(n, 0, a->dtype, 2, ydims, 0, &y, err));
+    if (M == 0 || N == 0) return PQ_OK;
+    PQ_TRY(check_blas_int(M, "M", err));
+    PQ_TRY(check_blas_int(N, "N", err));
+    PQ_TRY(check_blas_int(K, "K", err));
+    blasint lda = (blasint)(ta ? M : K), ldb = (blasint)(tb ? K : N);
+    CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
+    switch (a->dtype) {
+    case PQ_DTYPE_FLOAT32:
+        if (c) fill_c_f32(PQ_DATA(y, float), M, N, PQ_DATA(c, float), cr, cc, ctx->beta);
+        if (K > 0)
+            cblas_sgemm(CblasRowMajor, TA, TB, (blasint)M, (blasint)N, (blasint)K, ctx->alpha,
+                        PQ_DATA(a, float), lda, PQ_DATA(b, float), ldb, c ? 1.0f : 0.0f,
+                        PQ_DATA(y, float), (blasint)N);
+        break;
+    case PQ_DTYPE_FLOAT64:
+        if (c) fill_c_f64(PQ_DATA(y, double), M, N, PQ_DATA(c, double), cr, cc, ctx->beta);
+        if (K > 0)
+            cblas_dgemm(CblasRowMajor, TA, TB, (blasint)M, (blasint)N, (blasint)K, ctx->alpha,
+                        PQ_DATA(a, double), lda, PQ_DATA(b, double), ldb, c ? 1.0 : 0.0,
+                        PQ_DATA(y, double), (blasint)N);
+        break;
+    case PQ_DTYPE_FLOAT16:
+    case PQ_DTYPE_BFLOAT16:
+        wa = widen_half(a);
+        wb = widen_half(b);
+        wc = c ? widen_half(c) : NULL;
+        wy = pq_calloc((size_t)(M * N), sizeof *wy);
+        PQ_CHECK(wa && wb && wy && (!c || wc), PQ_ERR_NOMEM, "out of memory");
+        if (c) fill_c_f32(wy, M, N, wc, cr, cc, ctx->beta);
+        if (K > 0)
+            cblas_sgemm(CblasRowMajor, TA, TB, (blasint)M, (blasint)N, (blasint)K, ctx->alpha,
+                        wa, lda, wb, ldb, c ? 1.0f : 0.0f, wy, (blasint)N);
+        narrow_half(a->dtype, wy, M * N, y->data);
+        break;
+#define GEMM_INT_CASE(DT, T, SFX)                                                            \
+    case DT:                                                                                 \
+        gemm_loop_##SFX(PQ_DATA(a, T), PQ_DATA(b, T), c ? PQ_DATA(c, T) : NULL, PQ_DATA(y, T), \
+                        M, N, K, ta, tb, cr, cc, ctx->alpha, ctx->beta);                     \
+        break;
+        GEMM_INT_CASE(PQ_DTYPE_INT32, int32_t, i32)
+        GEMM_INT_CASE(PQ_DTYPE_INT64, int64_t, i64)
+        GEMM_INT_CASE(PQ_DTYPE_UINT32, uint32_t, u32)
+        GEMM_INT_CASE(PQ_DTYPE_UINT64, uint64_t, u64)
+#undef GEMM_INT_CASE
+    default:
+        PQ_CHECK(0, PQ_ERR_UNSUPPORTED, "dtype %s is not supported", pq_dtype_name(a->dtype));
+    }
+fail:
+    pq_free(wa);
+    pq_free(wb);
+    pq_free(wc);
+    pq_free(wy);
+    return st;
+}
+
+/* ------------------------------------------------------------------ MatMul */
+
+/* numpy.matmul semantics: 1-D operands are promoted ([K] -> [1, K] for A, [K, 1] for B) and
+ * the added axis removed from the result; batch axes broadcast. */
+typedef struct mm_plan {
+    int64_t M, N, K;
+    int nb;                           /* output batch rank */
+    int64_t bdims[PQ_MAX_RANK];       /* output batch dims */
+    int64_t astr[PQ_MAX_RANK];        /* A batch strides in matrices (0 = broadcast) */
+    int64_t bstr[PQ_MAX_RANK];
+    int64_t batches;                  /* product of bdims */
+    int a_flat;                       /* B has one matrix and A none broadcast: one GEMM */
+    int yrank;
+    int64_t ydims[PQ_MAX_RANK];
+} mm_plan;
+
+static pq_status mm_plan_make(const pq_tensor *a, const pq_tensor *b, mm_plan *p, pq_err *err)
+{
+    pq_status st = PQ_OK;
+    char b1[128], b2[128];
+    memset(p, 0, sizeof *p);
+    PQ_CHECK(a->rank >= 1 && b->rank >= 1, PQ_ERR_INVALID, "MatMul of a scalar (A %s, B %s)",
+             pq_tensor_describe(a, b1, sizeof b1), pq_tensor_describe(b, b2, sizeof b2));
+    int64_t ad[PQ_MAX_RANK + 1], bd[PQ_MAX_RANK + 1];
+    int ar = a->rank, br = b->rank;
+    if (ar == 1) {
+        ad[0] = 1;
+        ad[1] = a->dims[0];
+        ar = 2;
+    } else {
+        memcpy(ad, a->dims, (size_t)ar * sizeof *ad);
+    }
+    if (br == 1) {
+        bd[0] = b->dims[0];
+        bd[1] = 1;
+        br = 2;
+    } else {
+        memcpy(bd, b->dims, (size_t)br * sizeof *bd);
+    }
+    p->M = ad[ar - 2];
+    p->K = ad[ar - 1];
+    p->N = bd[br - 1];
+    PQ_CHECK(bd[br - 2] == p->K, PQ_ERR_INVALID, "A %s and B %s do not multiply",
+             pq_tensor_describe(a, b1, sizeof b1), pq_tensor_describe(b, b2, sizeof b2));
+    int an = ar - 2, bn = br - 2;
+    p->nb = an > bn ? an : bn;
+    int64_t as = 1, bs = 1;
+    p->batches = 1;
+    int b_single = 1, a_bcast = 0;
+    for (int i = p->nb - 1; i >= 0; i--) {
+        int ia = i - (p->nb - an), ib = i - (p->nb - bn);
+        int64_t da = ia >= 0 ? ad[ia] : 1, db = ib >= 0 ? bd[ib] : 1;
+        PQ_CHECK(da == db || da == 1 || db == 1, PQ_ERR_INVALID,
+                 "batch axes of A %s and B %s do not broadcast",
+                 pq_tensor_describe(a, b1, sizeof b1), pq_tensor_describe(b, b2, sizeof b2));
+        int64_t d = da == 1 ? db : da;
+        p->bdims[i] = d;
+        p->astr[i] = da == 1 ? 0 : as;
+        p->bstr[i] = db == 1 ? 0 : bs;
+        if (db != 1) b_single = 0;
+        if (da == 1 && d != 1) a_bcast = 1;
+        as *= da;
+        bs *= db;
+        p->batches *= d;
+    }
+    p->a_flat = b_single && !a_bcast;
+    p->yrank = 0;
+    for (int i = 0; i < p->nb; i++) p->ydims[p->yrank++] = p->bdims[i];
+    if (a->rank > 1) p->ydims[p->yrank++] = p->M;
+    if (b->rank > 1) p->ydims[p->yrank++] = p->N;
+    PQ_CHECK(p->yrank <= PQ_MAX_RANK, PQ_ERR_INVALID, "MatMul result rank too large");
+    return PQ_OK;
+fail:
+    return st;
+}
+
+/* Offsets (in matrices) of A and B for output batch index bi. */
+static void mm_offsets(const mm_plan *p, int64_t bi, int64_t *ao, int64_t *bo)
+{
+    int64_t a = 0, b = 0;
+    for (int i = p->nb - 1; i >= 0; i--) {
+        int64_t idx = bi % p->bdims[i];
+        bi /= p->bdims[i];
+        a += idx * p->astr[i];
+        b += idx * p->bstr[i];
+    }
+    *ao = a;
+    *bo = b;
+}
+
+#define DEFINE_MM_LOOP(T, SFX)                                                               \
+    static void mm_loop_##SFX(const mm_plan *p, const T *a, const T *b, T *y)                \
+    {                                                                                        \
+        const int64_t M = p->M, N = p->N, K = p->K;                                          \
+        for (int64_t bi = 0; bi < p->batches; bi++) {                                        \
+            int64_t ao, bo;                                                                  \
+            mm_offsets(p, bi, &ao, &bo);                                                     \
+            const T *am = a + ao * M * K, *bm = b + bo * K * N;                              \
+            T *ym = y + bi * M * N;                                                          \
+            for (int64_t i = 0; i < M; i++) {                                                \
+                T *yr = ym + i * N;                                                          \
+                for (int64_t j = 0; j < N; j++) yr[j] = 0;                                   \
+                for (int64_t k = 0; k < K; k++) {                                            \
+                    T av = am[i * K + k];                                                    \
+                    const T *br = bm + k * N;                                                \
+                    for (int64_t j = 0; j < N; j++) yr[j] = (T)(yr[j] + (T)(av * br[j]));    \
+                }                                                                            \
+            }                                                                                \
+        }                                                                                    \
+    }
+DEFINE_MM_LOOP(int32_t, i32)
+DEFINE_MM_LOOP(int64_t, i64)
+DEFINE_MM_LOOP(uint32_t, u32)
+DEFINE_MM_LOOP(uint64_t, u64)
+
+static void mm_sgemm(const mm_plan *p, const float *a, const float *b, float *y)
+{
+    if (p->a_flat) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)(p->batches * p->M),
+                    (blasint)p->N, (blasint)p->K, 1.0f, a, (blasint)p->K, b, (blasint)p->N,
+                    0.0f, y, (blasint)p->N);
+        return;
+    }
+    for (int64_t bi = 0; bi < p->batches; bi++) {
+        int64_t ao, bo;
+        mm_offsets(p, bi, &ao, &bo);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)p->M, (blasint)p->N,
+                    (blasint)p->K, 1.0f, a + ao * p->M * p->K, (blasint)p->K,
+                    b + bo * p->K * p->N, (blasint)p->N, 0.0f, y + bi * p->M * p->N,
+                    (blasint)p->N);
+    }
+}
+
+static void mm_dgemm(const mm_plan *p, const double *a, const double *b, double *y)
+{
+    if (p->a_flat) {
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)(p->batches * p->M),
+                    (blasint)p->N, (blasint)p->K, 1.0, a, (blasint)p->K, b, (blasint)p->N, 0.0,
+                    y, (blasint)p->N);
+        return;
+    }
+    for (int64_t bi = 0; bi < p->batches; bi++) {
+        int64_t ao, bo;
+        mm_offsets(p, bi, &ao, &bo);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)p->M, (blasint)p->N,
+                    (blasint)p->K, 1.0, a + ao * p->M * p->K, (blasint)p->K,
+                    b + bo * p->K * p->N, (blasint)p->N, 0.0, y + bi * p->M * p->N,
+                    (blasint)p->N);
+    }
+}
+
+static pq_status run_matmul(pq_exec_node *n, pq_err *err)
+{
+    pq_status st = PQ_OK;
+    const pq_tensor *a = pq_node_input(n, 0), *b = pq_node_input(n, 1);
+    pq_tensor *y = NULL;
+    float *wa = NULL, *wb = NULL, *wy = NULL;
+    mm_plan p;
+    PQ_CHECK(a && b, PQ_ERR_INVALID, "inputs A and B are required");
+    PQ_CHECK(a->dtype == b->dtype, PQ_ERR_INVALID, "A is %s but B is %s",
+             pq_dtype_name(a->dtype), pq_dtype_name(b->dtype));
+    PQ_TRY(mm_plan_make(a, b, &p, err));
+    PQ_TRY(pq_node_output(n, 0, a->dtype, p.yrank, p.ydims, 0, &y, err));
+    if (y->numel == 0 || p.K == 0) return PQ_OK; /* zero-filled */
+    if (!is_int_dtype(a->dtype)) {
+        PQ_TRY(check_blas_int(p.a_flat ? p.batches * p.M : p.M, "M", err));
+        PQ_TRY(check_blas_int(p.N, "N", err));
+        PQ_TRY(check_blas_int(p.K, "K", err));
+    }
+    switch (a->dtype) {
+    case PQ_DTYPE_FLOAT32:
+        mm_sgemm(&p, PQ_DATA(a, float), PQ_DATA(b, float), PQ_DATA(y, float));
+        break;
+    case PQ_DTYPE_FLOAT64:
+        mm_dgemm(&p, PQ_DATA(a, double), PQ_DATA(b, double), PQ_DATA(y, double));
+        break;
+    case PQ_DTYPE_FLOAT16:
+    case PQ_DTYPE_BFLOAT16:
+        wa = widen_half(a);
+        wb = widen_half(b);
+        wy = pq_malloc((size_t)y->numel * sizeof *wy);
+        PQ_CHECK(wa && wb && wy, PQ_ERR_NOMEM, "out of memory");
+        mm_sgemm(&p, wa, wb, wy);
+        narrow_half(a->dtype, wy, y->numel, y->data);
+        break;
+    case PQ_DTYPE_INT32:
+        mm_loop_i32(&p, PQ_DATA(a, int32_t), PQ_DATA(b, int32_t), PQ_DATA(y, int32_t));
+        break;
+    case PQ_DTYPE_INT64:
+        mm_loop_i64(&p, PQ_DATA(a, int64_t), PQ_DATA(b, int64_t), PQ_DATA(y, int64_t));
+        break;
+    case PQ_DTYPE_UINT32:
+        mm_loop_u32(&p, PQ_DATA(a, uint32_t), PQ_DATA(b, uint32_t), PQ_DATA(y, uint32_t));
+        break;
+    case PQ_DTYPE_UINT64:
+        mm_loop_u64(&p, PQ_DATA(a, uint64_t), PQ_DATA(b, uint64_t), PQ_DATA(y, uint64_t));
+        break;
+    default:
+        PQ_CHECK(0, PQ_ERR_UNSUPPORTED, "dtype %s is not supported", pq_dtype_name(a->dtype));
+    }
+fail:
+    pq_free(wa);
+    pq_free(wb);
+    pq_free(wy);
+    return st;
+}
+
 const pq_op_def pq_ops_gemm[] = {
+    {"", "Gemm", 1, 3, 3, 1, 1, gemm_prepare, run_gemm, free_ctx},
+    {"", "Gemm", 6, 3, 3, 1, 1, gemm_prepare, run_gemm, free_ctx},
+    {"", "Gemm", 7, 3, 3, 1, 1, gemm_prepare, run_gemm, free_ctx},
+    {"", "Gemm", 9, 3, 3, 1, 1, gemm_prepare, run_gemm, free_ctx},
+    {"", "Gemm", 11, 2, 3, 1, 1, gemm_prepare, run_gemm, free_ctx},
+    {"", "Gemm", 13, 2, 3, 1, 1, gemm_prepare, run_gemm, free_ctx},
+    {"", "MatMul", 1, 2, 2, 1, 1, NULL, run_matmul, NULL},
+    {"", "MatMul", 9, 2, 2, 1, 1, NULL, run_matmul, NULL},
+    {"", "MatMul", 13, 2, 2, 1, 1, NULL, run_matmul, NULL},
+    {"", "Einsum", 12, 1, 2147483647, 1, 1, pq__einsum_prepare, pq__einsum_run,
+     pq__einsum_release},
     PQ_OP_DEF_END,
 };
