@@ -1,4 +1,5 @@
-/* conv.c - operator family: Conv ConvTranspose (im2col + sgemm, 1x1 as plain GEMM, depthwise direct).
+/* conv.c - operator family: Conv ConvTranspose (im2col + sgemm, 1x1 as plain GEMM, depthwise
+ * direct), ConvInteger and QLinearConv (exact integer sums through the float64 path).
  *
  * Layout: X is [N, C, D1..Dr] row-major; Conv W is [M, C/group, k1..kr], ConvTranspose W is
  * [C, M/group, k1..kr]; Y is [N, M, O1..Or]. Spatial rank r is 1..PQ_MAX_RANK-2.
@@ -12,6 +13,7 @@
 #include "../exec_internal.h"
 
 #include <cblas.h>
+#include <math.h>
 #include <string.h>
 
 enum { PAD_NOTSET = 0, PAD_SAME_UPPER, PAD_SAME_LOWER, PAD_VALID };
@@ -637,11 +639,153 @@ fail:
     return st;
 }
 
+/* ------------------------------------------------------------------ ConvInteger, QLinearConv */
+
+static int is_int8_dtype(pq_dtype dt)
+{
+    return dt == PQ_DTYPE_UINT8 || dt == PQ_DTYPE_INT8;
+}
+
+/* (t - zero_point) as doubles; zp is NULL, a scalar, or (per_axis) one value per slice of
+ * `inner` elements. Integer sums of such products stay exact in double (below 2^53). */
+static pq_status shifted_f64(const pq_tensor *t, const pq_tensor *zp, int64_t slices,
+                             const char *what, double **out, pq_err *err)
+{
+    *out = NULL;
+    if (zp && zp->numel != 1 && zp->numel != slices)
+        return pq_err_set(err, PQ_ERR_INVALID, "%s zero point has %lld values, expected 1 or "
+                          "%lld", what, (long long)zp->numel, (long long)slices);
+    if (zp && zp->dtype != t->dtype)
+        return pq_err_set(err, PQ_ERR_INVALID, "%s zero point is %s but %s is %s", what,
+                          pq_dtype_name(zp->dtype), what, pq_dtype_name(t->dtype));
+    double *d = pq_malloc((size_t)(t->numel + 1) * sizeof *d);
+    if (!d) return pq_err_set(err, PQ_ERR_NOMEM, "out of memory");
+    int64_t inner = slices ? t->numel / slices : 0;
+    for (int64_t i = 0; i < t->numel; i++) {
+        double z = 0;
+        if (zp) z = (double)pq_tensor_get_i64(zp, zp->numel == 1 ? 0 : i / inner);
+        d[i] = (double)pq_tensor_get_i64(t, i) - z;
+    }
+    *out = d;
+    return PQ_OK;
+}
+
+/* Integer convolution into a double accumulator: X and W (8-bit) minus their zero points;
+ * bias (int32, optional) added. *acc has N * M * P_out values (pq_free it). */
+static pq_status conv_int_acc(pq_exec_node *n, const pq_tensor *x, const pq_tensor *xzp,
+                              const pq_tensor *w, const pq_tensor *wzp, const pq_tensor *bias,
+                              conv_geom *g, double **acc, pq_err *err)
+{
+    pq_status st = PQ_OK;
+    double *xd = NULL, *wd = NULL, *bd = NULL, *yd = NULL;
+    char b1[128];
+    *acc = NULL;
+    PQ_CHECK(is_int8_dtype(x->dtype) && is_int8_dtype(w->dtype), PQ_ERR_UNSUPPORTED,
+             "X (%s) and W (%s) must be int8 or uint8", pq_dtype_name(x->dtype),
+             pq_dtype_name(w->dtype));
+    PQ_TRY(conv_geometry(n->ctx, x, w, g, err));
+    PQ_TRY(check_blas_dims(g, err));
+    PQ_CHECK(!xzp || xzp->numel == 1, PQ_ERR_INVALID, "x zero point must be a scalar");
+    PQ_TRY(shifted_f64(x, xzp, 1, "x", &xd, err));
+    PQ_TRY(shifted_f64(w, wzp, g->M, "w", &wd, err));
+    if (bias) {
+        PQ_CHECK(bias->dtype == PQ_DTYPE_INT32 && bias->rank == 1 && bias->dims[0] == g->M,
+                 PQ_ERR_INVALID, "bias %s must be int32[%lld]",
+                 pq_tensor_describe(bias, b1, sizeof b1), (long long)g->M);
+        bd = pq_malloc((size_t)g->M * sizeof *bd);
+        PQ_CHECK(bd, PQ_ERR_NOMEM, "out of memory");
+        for (int64_t i = 0; i < g->M; i++) bd[i] = PQ_DATA(bias, int32_t)[i];
+    }
+    yd = pq_malloc((size_t)(g->N * g->M * g->P_out + 1) * sizeof *yd);
+    PQ_CHECK(yd, PQ_ERR_NOMEM, "out of memory");
+    if (g->N > 0) PQ_TRY(conv_gemm_f64(n, g, xd, wd, bd, yd, err));
+    *acc = yd;
+    yd = NULL;
+fail:
+    pq_free(xd);
+    pq_free(wd);
+    pq_free(bd);
+    pq_free(yd);
+    return st;
+}
+
+static void conv_out_dims(const conv_geom *g, int64_t *ydims)
+{
+    ydims[0] = g->N;
+    ydims[1] = g->M;
+    for (int i = 0; i < g->r; i++) ydims[2 + i] = g->out[i];
+}
+
+/* ONNX ConvInteger-10: int32 Y = conv(X - x_zero_point, W - w_zero_point); padding adds 0. */
+static pq_status run_convinteger(pq_exec_node *n, pq_err *err)
+{
+    pq_status st = PQ_OK;
+    const pq_tensor *x = pq_node_input(n, 0), *w = pq_node_input(n, 1);
+    pq_tensor *y = NULL;
+    double *acc = NULL;
+    conv_geom g;
+    int64_t ydims[PQ_MAX_RANK];
+    PQ_CHECK(x && w, PQ_ERR_INVALID, "inputs x and w are required");
+    PQ_TRY(conv_int_acc(n, x, pq_node_input(n, 2), w, pq_node_input(n, 3), NULL, &g, &acc, err));
+    conv_out_dims(&g, ydims);
+    PQ_TRY(pq_node_output(n, 0, PQ_DTYPE_INT32, x->rank, ydims, 1, &y, err));
+    for (int64_t i = 0; i < y->numel; i++) PQ_DATA(y, int32_t)[i] = (int32_t)acc[i];
+fail:
+    pq_free(acc);
+    return st;
+}
+
+/* ONNX QLinearConv-10: Y = saturate(round(acc * x_scale * w_scale / y_scale) + y_zero_point)
+ * with acc the integer convolution plus the int32 bias; rounding half to even in float32 (as
+ * onnxruntime's requantization). w_scale/w_zero_point may be per output channel. */
+static pq_status run_qlinearconv(pq_exec_node *n, pq_err *err)
+{
+    pq_status st = PQ_OK;
+    const pq_tensor *x = pq_node_input(n, 0), *xs = pq_node_input(n, 1);
+    const pq_tensor *w = pq_node_input(n, 3), *ws = pq_node_input(n, 4);
+    const pq_tensor *ys = pq_node_input(n, 6), *yzp = pq_node_input(n, 7);
+    pq_tensor *y = NULL;
+    double *acc = NULL;
+    conv_geom g;
+    int64_t ydims[PQ_MAX_RANK];
+    PQ_CHECK(x && xs && w && ws && ys, PQ_ERR_INVALID,
+             "inputs x, x_scale, w, w_scale and y_scale are required");
+    PQ_CHECK(xs->numel == 1 && ys->numel == 1 && xs->dtype == PQ_DTYPE_FLOAT32 &&
+             ys->dtype == PQ_DTYPE_FLOAT32 && ws->dtype == PQ_DTYPE_FLOAT32, PQ_ERR_INVALID,
+             "x_scale and y_scale must be float32 scalars, w_scale float32");
+    PQ_TRY(conv_int_acc(n, x, pq_node_input(n, 2), w, pq_node_input(n, 5), pq_node_input(n, 8),
+                        &g, &acc, err));
+    PQ_CHECK(ws->numel == 1 || ws->numel == g.M, PQ_ERR_INVALID,
+             "w_scale has %lld values, expected 1 or %lld", (long long)ws->numel,
+             (long long)g.M);
+    pq_dtype ydt = yzp ? yzp->dtype : x->dtype;
+    PQ_CHECK(is_int8_dtype(ydt) && (!yzp || yzp->numel == 1), PQ_ERR_INVALID,
+             "y_zero_point must be an int8 or uint8 scalar");
+    conv_out_dims(&g, ydims);
+    PQ_TRY(pq_node_output(n, 0, ydt, x->rank, ydims, 1, &y, err));
+    float x_scale = PQ_DATA(xs, float)[0], y_scale = PQ_DATA(ys, float)[0];
+    double zp = yzp ? (double)pq_tensor_get_i64(yzp, 0) : 0.0;
+    double lo = ydt == PQ_DTYPE_UINT8 ? 0 : -128, hi = ydt == PQ_DTYPE_UINT8 ? 255 : 127;
+    for (int64_t i = 0; i < y->numel; i++) {
+        int64_t m = (i / g.P_out) % g.M;
+        float mul = x_scale * PQ_DATA(ws, float)[ws->numel == 1 ? 0 : m] / y_scale;
+        double v = (double)nearbyintf((float)acc[i] * mul) + zp;
+        v = v < lo ? lo : (v > hi ? hi : v);
+        if (ydt == PQ_DTYPE_UINT8) PQ_DATA(y, uint8_t)[i] = (uint8_t)v;
+        else PQ_DATA(y, int8_t)[i] = (int8_t)v;
+    }
+fail:
+    pq_free(acc);
+    return st;
+}
+
 const pq_op_def pq_ops_conv[] = {
     {"", "Conv", 1, 2, 3, 1, 1, conv_prepare, run_conv, conv_release},
     {"", "Conv", 11, 2, 3, 1, 1, conv_prepare, run_conv, conv_release},
     {"", "ConvTranspose", 1, 2, 3, 1, 1, convtranspose_prepare, run_convtranspose, conv_release},
     {"", "ConvTranspose", 11, 2, 3, 1, 1, convtranspose_prepare, run_convtranspose,
      conv_release},
+    {"", "ConvInteger", 10, 2, 4, 1, 1, conv_prepare, run_convinteger, conv_release},
+    {"", "QLinearConv", 10, 8, 9, 1, 1, conv_prepare, run_qlinearconv, conv_release},
     PQ_OP_DEF_END,
 };

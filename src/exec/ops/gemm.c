@@ -1,4 +1,4 @@
-/* gemm.c - operator family: Gemm MatMul Einsum.
+/* gemm.c - operator family: Gemm MatMul Einsum MatMulInteger QLinearMatMul.
  *
  * Gemm and MatMul run float32 through cblas_sgemm and float64 through cblas_dgemm; float16
  * and bfloat16 are widened to float32 around sgemm; integer types use a plain loop with
@@ -7,6 +7,7 @@
 #include "../exec_internal.h"
 
 #include <cblas.h>
+#include <math.h>
 #include <string.h>
 
 /* gemm_einsum.c */
@@ -420,6 +421,142 @@ fail:
     return st;
 }
 
+/* ------------------------------------------------------------------ MatMulInteger, QLinearMatMul */
+
+static int is_int8_dtype(pq_dtype dt)
+{
+    return dt == PQ_DTYPE_UINT8 || dt == PQ_DTYPE_INT8;
+}
+
+/* (t - zp) as doubles for an 8-bit operand of a matrix product. zp: NULL, a scalar, one value
+ * per row of A (`per_row`: [M] or [..., M, 1]) or per column of B ([N] or [..., 1, N]). */
+static pq_status mm_shift(const pq_tensor *t, const pq_tensor *zp, int per_row, const char *what,
+                          double **out, pq_err *err)
+{
+    *out = NULL;
+    if (!is_int8_dtype(t->dtype))
+        return pq_err_set(err, PQ_ERR_UNSUPPORTED, "%s is %s (int8 and uint8 are supported)",
+                          what, pq_dtype_name(t->dtype));
+    if (zp && zp->dtype != t->dtype)
+        return pq_err_set(err, PQ_ERR_INVALID, "%s zero point is %s but %s is %s", what,
+                          pq_dtype_name(zp->dtype), what, pq_dtype_name(t->dtype));
+    int64_t cols = t->rank >= 1 ? t->dims[t->rank - 1] : 1;
+    int64_t rows = t->rank >= 2 ? t->dims[t->rank - 2] : 1;
+    int64_t lines = per_row ? rows : cols;              /* zero points of one matrix */
+    int64_t batch_lines = cols ? t->numel / cols : 0;   /* per_row: rows of all matrices */
+    if (!per_row) batch_lines = (rows * cols != 0) ? t->numel / (rows * cols) * cols : 0;
+    if (zp && zp->numel != 1 && zp->numel != lines && zp->numel != batch_lines)
+        return pq_err_set(err, PQ_ERR_INVALID, "%s zero point has %lld values, expected 1, %lld "
+                          "or %lld", what, (long long)zp->numel, (long long)lines,
+                          (long long)batch_lines);
+    double *d = pq_malloc((size_t)(t->numel + 1) * sizeof *d);
+    if (!d) return pq_err_set(err, PQ_ERR_NOMEM, "out of memory");
+    for (int64_t i = 0; i < t->numel; i++) {
+        double z = 0;
+        if (zp) {
+            int64_t zi = 0;
+            if (zp->numel != 1) {
+                int64_t line = per_row ? i / cols                       /* batch * M + m */
+                                       : (i / (rows * cols)) * cols + i % cols; /* batch*N+n */
+                zi = zp->numel == batch_lines ? line : line % lines;
+            }
+            z = (double)pq_tensor_get_i64(zp, zi);
+        }
+        d[i] = (double)pq_tensor_get_i64(t, i) - z;
+    }
+    *out = d;
+    return PQ_OK;
+}
+
+/* Exact integer product of two 8-bit operands minus zero points, in double. */
+static pq_status mm_int_acc(const pq_tensor *a, const pq_tensor *azp, const pq_tensor *b,
+                            const pq_tensor *bzp, mm_plan *p, double **acc, pq_err *err)
+{
+    pq_status st = PQ_OK;
+    double *ad = NULL, *bd = NULL, *yd = NULL;
+    *acc = NULL;
+    PQ_TRY(mm_plan_make(a, b, p, err));
+    PQ_TRY(mm_shift(a, azp, 1, "A", &ad, err));
+    PQ_TRY(mm_shift(b, bzp, 0, "B", &bd, err));
+    int64_t numel = p->batches * p->M * p->N;
+    yd = pq_calloc((size_t)(numel + 1), sizeof *yd);
+    PQ_CHECK(yd, PQ_ERR_NOMEM, "out of memory");
+    if (numel > 0 && p->K > 0) {
+        PQ_TRY(check_blas_int(p->a_flat ? p->batches * p->M : p->M, "M", err));
+        PQ_TRY(check_blas_int(p->N, "N", err));
+        PQ_TRY(check_blas_int(p->K, "K", err));
+        mm_dgemm(p, ad, bd, yd);
+    }
+    *acc = yd;
+    yd = NULL;
+fail:
+    pq_free(ad);
+    pq_free(bd);
+    pq_free(yd);
+    return st;
+}
+
+/* ONNX MatMulInteger-10: int32 Y = (A - a_zero_point) x (B - b_zero_point), numpy matmul. */
+static pq_status run_matmulinteger(pq_exec_node *n, pq_err *err)
+{
+    pq_status st = PQ_OK;
+    const pq_tensor *a = pq_node_input(n, 0), *b = pq_node_input(n, 1);
+    pq_tensor *y = NULL;
+    double *acc = NULL;
+    mm_plan p;
+    PQ_CHECK(a && b, PQ_ERR_INVALID, "inputs A and B are required");
+    PQ_TRY(mm_int_acc(a, pq_node_input(n, 2), b, pq_node_input(n, 3), &p, &acc, err));
+    PQ_TRY(pq_node_output(n, 0, PQ_DTYPE_INT32, p.yrank, p.ydims, 1, &y, err));
+    for (int64_t i = 0; i < y->numel; i++) PQ_DATA(y, int32_t)[i] = (int32_t)acc[i];
+fail:
+    pq_free(acc);
+    return st;
+}
+
+/* ONNX QLinearMatMul-10: Y = saturate(round(acc * a_scale * b_scale / y_scale) + y_zero_point),
+ * rounding half to even in float32 (as onnxruntime). a_scale may be per row of A, b_scale per
+ * column of B (1-D). */
+static pq_status run_qlinearmatmul(pq_exec_node *n, pq_err *err)
+{
+    pq_status st = PQ_OK;
+    const pq_tensor *a = pq_node_input(n, 0), *as = pq_node_input(n, 1);
+    const pq_tensor *b = pq_node_input(n, 3), *bs = pq_node_input(n, 4);
+    const pq_tensor *ys = pq_node_input(n, 6), *yzp = pq_node_input(n, 7);
+    pq_tensor *y = NULL;
+    double *acc = NULL;
+    mm_plan p;
+    PQ_CHECK(a && as && b && bs && ys && yzp, PQ_ERR_INVALID,
+             "inputs a, a_scale, b, b_scale, y_scale and y_zero_point are required");
+    PQ_CHECK(as->dtype == PQ_DTYPE_FLOAT32 && bs->dtype == PQ_DTYPE_FLOAT32 &&
+             ys->dtype == PQ_DTYPE_FLOAT32 && ys->numel == 1, PQ_ERR_INVALID,
+             "scales must be float32 (y_scale a scalar)");
+    PQ_CHECK(is_int8_dtype(yzp->dtype) && yzp->numel == 1, PQ_ERR_INVALID,
+             "y_zero_point must be an int8 or uint8 scalar");
+    PQ_TRY(mm_int_acc(a, pq_node_input(n, 2), b, pq_node_input(n, 5), &p, &acc, err));
+    PQ_CHECK(as->numel == 1 || as->numel == p.M, PQ_ERR_INVALID,
+             "a_scale has %lld values, expected 1 or %lld", (long long)as->numel,
+             (long long)p.M);
+    PQ_CHECK(bs->numel == 1 || bs->numel == p.N, PQ_ERR_INVALID,
+             "b_scale has %lld values, expected 1 or %lld", (long long)bs->numel,
+             (long long)p.N);
+    PQ_TRY(pq_node_output(n, 0, yzp->dtype, p.yrank, p.ydims, 1, &y, err));
+    float y_scale = PQ_DATA(ys, float)[0];
+    double zp = (double)pq_tensor_get_i64(yzp, 0);
+    double lo = yzp->dtype == PQ_DTYPE_UINT8 ? 0 : -128, hi = yzp->dtype == PQ_DTYPE_UINT8 ? 255 : 127;
+    for (int64_t i = 0; i < y->numel; i++) {
+        int64_t col = i % p.N, row = (i / p.N) % p.M;
+        float mul = PQ_DATA(as, float)[as->numel == 1 ? 0 : row] *
+                    PQ_DATA(bs, float)[bs->numel == 1 ? 0 : col] / y_scale;
+        double v = (double)nearbyintf((float)acc[i] * mul) + zp;
+        v = v < lo ? lo : (v > hi ? hi : v);
+        if (yzp->dtype == PQ_DTYPE_UINT8) PQ_DATA(y, uint8_t)[i] = (uint8_t)v;
+        else PQ_DATA(y, int8_t)[i] = (int8_t)v;
+    }
+fail:
+    pq_free(acc);
+    return st;
+}
+
 const pq_op_def pq_ops_gemm[] = {
     {"", "Gemm", 1, 3, 3, 1, 1, gemm_prepare, run_gemm, free_ctx},
     {"", "Gemm", 6, 3, 3, 1, 1, gemm_prepare, run_gemm, free_ctx},
@@ -430,6 +567,8 @@ const pq_op_def pq_ops_gemm[] = {
     {"", "MatMul", 1, 2, 2, 1, 1, NULL, run_matmul, NULL},
     {"", "MatMul", 9, 2, 2, 1, 1, NULL, run_matmul, NULL},
     {"", "MatMul", 13, 2, 2, 1, 1, NULL, run_matmul, NULL},
+    {"", "MatMulInteger", 10, 2, 4, 1, 1, NULL, run_matmulinteger, NULL},
+    {"", "QLinearMatMul", 10, 8, 8, 1, 1, NULL, run_qlinearmatmul, NULL},
     {"", "Einsum", 12, 1, 2147483647, 1, 1, pq__einsum_prepare, pq__einsum_run,
      pq__einsum_release},
     PQ_OP_DEF_END,
