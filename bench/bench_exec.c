@@ -1,0 +1,330 @@
+/* bench_exec.c - times ppq-calib's float executor on one model (compare with ort_bench.js).
+ *
+ *   bench_exec MODEL.onnx [--batch 16] [--iters 10] [--threads 1] [--seed 1]
+ *              [--input X.npy] [--check Y.npy [--tol 1e-3]]
+ *
+ * Loads the model, feeds its first graph input a seeded standard-normal tensor (its leading
+ * or symbolic dimension set to --batch) or the tensor in X.npy, runs once to warm up, then
+ * times --iters runs and prints images/s, the peak resident set size and the model's
+ * parameter bytes. With --check it compares the first graph output of the warm-up run with
+ * Y.npy and fails (exit 1) when the error exceeds --tol:
+ *   max abs err = max |y - ref|
+ *   max rel err = max |y - ref| / max |ref|     (normalised by the output's range, so that
+ *                                                near-zero reference values do not dominate)
+ * The last line of stdout is machine-readable: "RESULT key=value ...".
+ *
+ * OpenBLAS picks its kernels once, when it loads. Debian's 0.3.21 does not recognise recent
+ * AVX-512 CPUs (it reports Haswell on AMD Zen 4 and Prescott on Sapphire/Emerald Rapids) and
+ * runs sgemm at half speed or worse, while ONNX Runtime uses AVX-512 kernels. So when the CPU
+ * has AVX-512 and OPENBLAS_CORETYPE is unset, the benchmark sets OPENBLAS_CORETYPE=SkylakeX
+ * and re-executes itself, like `ppq-calib exec` does (src/app/main.c). PQ_NO_REEXEC=1 or an
+ * explicit OPENBLAS_CORETYPE turns this off (to measure the default kernels).
+ */
+#include "pq_core.h"
+#include "pq_exec.h"
+#include "pq_ir.h"
+#include "pq_npy.h"
+#include "pq_onnx.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+/* OpenBLAS core names that already run AVX-512 kernels. */
+static int core_has_avx512(const char *core)
+{
+    static const char *const names[] = {"SkylakeX", "Cooperlake", "SapphireRapids"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (core && strcmp(core, names[i]) == 0) return 1;
+    return 0;
+}
+
+/* Re-executes the program with OPENBLAS_CORETYPE=SkylakeX when that is faster than what
+ * OpenBLAS picked. Returns only when no re-exec happened (or execv failed). */
+static void select_blas_kernels(char **argv)
+{
+    if (getenv("OPENBLAS_CORETYPE") || getenv("PQ_NO_REEXEC")) return;
+    const char *core = openblas_get_corename();
+    if (core_has_avx512(core)) return;
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
+        !__builtin_cpu_supports("avx512vl") || !__builtin_cpu_supports("avx512dq"))
+        return;
+    if (setenv("OPENBLAS_CORETYPE", "SkylakeX", 1) != 0) return;
+    fflush(NULL);
+    execv("/proc/self/exe", argv);
+    fprintf(stderr, "bench_exec: re-exec with OPENBLAS_CORETYPE=SkylakeX failed; "
+                    "going on with OpenBLAS core %s\n", core ? core : "?");
+    unsetenv("OPENBLAS_CORETYPE");
+}
+
+typedef struct bench_args {
+    const char *model, *input, *check;
+    int64_t batch;
+    int iters, threads;
+    uint64_t seed;
+    double tol;
+} bench_args;
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: bench_exec MODEL.onnx [--batch 16] [--iters 10] [--threads 1] "
+                    "[--seed 1] [--input X.npy] [--check Y.npy [--tol 1e-3]]\n");
+    return 2;
+}
+
+static int parse_int(const char *s, long lo, long hi, long *out)
+{
+    char *end = NULL;
+    long v = strtol(s, &end, 10);
+    if (!s[0] || *end || v < lo || v > hi) return 0;
+    *out = v;
+    return 1;
+}
+
+static int parse_args(int argc, char **argv, bench_args *a)
+{
+    *a = (bench_args){.batch = 16, .iters = 10, .threads = 1, .seed = 1, .tol = 1e-3};
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long n = 0;
+        if (strcmp(s, "--batch") == 0 && v && parse_int(v, 1, 1L << 20, &n)) {
+            a->batch = n;
+        } else if (strcmp(s, "--iters") == 0 && v && parse_int(v, 1, 1L << 20, &n)) {
+            a->iters = (int)n;
+        } else if (strcmp(s, "--threads") == 0 && v && parse_int(v, 1, 1024, &n)) {
+            a->threads = (int)n;
+        } else if (strcmp(s, "--seed") == 0 && v && parse_int(v, 0, 1L << 30, &n)) {
+            a->seed = (uint64_t)n;
+        } else if (strcmp(s, "--input") == 0 && v) {
+            a->input = v;
+        } else if (strcmp(s, "--check") == 0 && v) {
+            a->check = v;
+        } else if (strcmp(s, "--tol") == 0 && v) {
+            char *end = NULL;
+            a->tol = strtod(v, &end);
+            if (*end || !(a->tol > 0)) return 0;
+        } else if (s[0] != '-' && !a->model) {
+            a->model = s;
+            continue;
+        } else {
+            fprintf(stderr, "bench_exec: bad argument '%s'\n", s);
+            return 0;
+        }
+        i++;
+    }
+    return a->model != NULL;
+}
+
+/* The first graph input that is not an initializer. */
+static const pq_var *first_input(const pq_graph *g)
+{
+    for (int64_t i = 0; i < g->inputs.n; i++) {
+        const pq_var *v = g->inputs.items[i];
+        if (!v->value) return v;
+    }
+    return NULL;
+}
+
+/* Bytes of every parameter (initializer) in the graph. */
+static size_t parameter_bytes(const pq_graph *g)
+{
+    size_t total = 0;
+    for (int64_t i = 0; i < g->vars.n; i++) {
+        const pq_var *v = g->vars.items[i];
+        if (v->value) total += v->value->nbytes;
+    }
+    return total;
+}
+
+/* A standard-normal float32 tensor shaped like `in` with unknown dims: the first set to
+ * batch; any other unknown dim is an error. */
+static pq_status make_input(const pq_var *in, int64_t batch, uint64_t seed, pq_tensor **out,
+                            pq_err *err)
+{
+    pq_status st = PQ_OK;
+    pq_tensor *t = NULL;
+    int64_t dims[PQ_MAX_RANK];
+    PQ_CHECK(in->dtype == PQ_DTYPE_FLOAT32, PQ_ERR_UNSUPPORTED,
+             "input '%s' is %s; the benchmark makes float32 inputs only (use --input)",
+             in->name, pq_dtype_name(in->dtype));
+    PQ_CHECK(in->rank >= 1, PQ_ERR_INVALID, "input '%s' has no known shape (use --input)",
+             in->name);
+    for (int d = 0; d < in->rank; d++) {
+        if (d == 0) {
+            dims[d] = batch;
+            continue;
+        }
+        PQ_CHECK(in->dims[d] > 0, PQ_ERR_INVALID,
+                 "input '%s' has an unknown dimension %d (use --input)", in->name, d);
+        dims[d] = in->dims[d];
+    }
+    PQ_TRY(pq_tensor_create_uninit(PQ_DTYPE_FLOAT32, in->rank, dims, &t, err));
+    pq_rng rng;
+    pq_rng_seed(&rng, seed);
+    float *x = PQ_DATA(t, float);
+    for (int64_t i = 0; i < t->numel; i++) x[i] = (float)pq_rng_normal(&rng);
+    *out = t;
+    return PQ_OK;
+fail:
+    pq_tensor_destroy(&t);
+    return st;
+}
+
+/* Compares y with ref (same shape, float32); prints and returns the normalised error. */
+static pq_status compare(const pq_tensor *y, const pq_tensor *ref, double *max_abs,
+                         double *max_rel, pq_err *err)
+{
+    pq_status st = PQ_OK;
+    char a[128], b[128];
+    PQ_CHECK(y->dtype == PQ_DTYPE_FLOAT32 && ref->dtype == PQ_DTYPE_FLOAT32,
+             PQ_ERR_INVALID, "output is %s, reference is %s: expected float32 both",
+             pq_dtype_name(y->dtype), pq_dtype_name(ref->dtype));
+    PQ_CHECK(y->numel == ref->numel, PQ_ERR_INVALID, "output %s, reference %s differ in size",
+             pq_tensor_describe(y, a, sizeof a), pq_tensor_describe(ref, b, sizeof b));
+    const float *p = y->data, *q = ref->data;
+    double worst = 0.0, range = 0.0;
+    int64_t bad = 0;
+    for (int64_t i = 0; i < y->numel; i++) {
+        double d = fabs((double)p[i] - (double)q[i]);
+        if (!(d == d)) bad++; /* NaN in the output */
+        else if (d > worst) worst = d;
+        if (fabs(q[i]) > range) range = fabs(q[i]);
+    }
+    PQ_CHECK(bad == 0, PQ_ERR_NUMERIC, "output has %lld NaN values", (long long)bad);
+    *max_abs = worst;
+    *max_rel = range > 0 ? worst / range : worst;
+    return PQ_OK;
+fail:
+    return st;
+}
+
+static double peak_rss_mib(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return -1;
+    return (double)ru.ru_maxrss / 1024.0; /* Linux: kilobytes */
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv)
+{
+    bench_args a;
+    if (!parse_args(argc, argv, &a)) return usage();
+    select_blas_kernels(argv);
+
+    int rc = 1;
+    pq_status st = PQ_OK;
+    pq_err e = {0}, *err = &e;
+    pq_graph *g = NULL;
+    pq_executor *ex = NULL;
+    pq_tensor *x = NULL, *ref = NULL, *y = NULL;
+    double *times = NULL;
+    double max_abs = -1, max_rel = -1;
+    const char *stage = a.model;
+
+    double t0 = pq_time_now();
+    PQ_TRY(pq_onnx_load(a.model, &g, err));
+    double t_load = pq_time_now() - t0;
+    const pq_var *in = first_input(g);
+    PQ_CHECK(in, PQ_ERR_INVALID, "the model has no graph input");
+    PQ_CHECK(g->outputs.n >= 1, PQ_ERR_INVALID, "the model has no graph output");
+    const char *in_name = in->name;
+    const char *out_name = ((const pq_var *)g->outputs.items[0])->name;
+
+    if (a.input) {
+        stage = a.input;
+        PQ_TRY(pq_npy_load(a.input, &x, err));
+        PQ_CHECK(x->rank >= 1, PQ_ERR_INVALID, "input is a scalar");
+        a.batch = x->dims[0];
+    } else {
+        stage = a.model;
+        PQ_TRY(make_input(in, a.batch, a.seed, &x, err));
+    }
+    if (a.check) {
+        stage = a.check;
+        PQ_TRY(pq_npy_load(a.check, &ref, err));
+    }
+
+    stage = a.model;
+    pq_exec_options opts = {.registry = NULL, .threads = a.threads};
+    t0 = pq_time_now();
+    PQ_TRY(pq_executor_create(g, &opts, &ex, err));
+    double t_prepare = pq_time_now() - t0;
+
+    char shape[128];
+    printf("model:        %s (%lld ops, %.1f MB parameters, loaded in %.3f s, prepared in "
+           "%.3f s)\n",
+           a.model, (long long)g->ops.n, (double)parameter_bytes(g) / 1e6, t_load, t_prepare);
+    printf("input:        %s %s (%s)\n", in_name, pq_tensor_describe(x, shape, sizeof shape),
+           a.input ? a.input : "seeded random normal");
+    printf("openblas:     core %s, %s\n", openblas_get_corename(), openblas_get_config());
+    printf("threads:      %d (OPENBLAS_CORETYPE=%s)\n", a.threads,
+           getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "unset");
+    fflush(stdout);
+
+    const char *feed_names[1] = {in_name};
+    pq_tensor *feeds[1] = {x};
+    const char *req[1] = {out_name};
+
+    t0 = pq_time_now();
+    PQ_TRY(pq_executor_run(ex, 1, feed_names, feeds, 1, req, &y, err));
+    double t_warm = pq_time_now() - t0;
+    printf("warm-up:      %.3f s, output %s %s\n", t_warm, out_name,
+           pq_tensor_describe(y, shape, sizeof shape));
+    if (ref) {
+        stage = a.check;
+        PQ_TRY(compare(y, ref, &max_abs, &max_rel, err));
+        printf("check:        max abs err %.3g, max rel err %.3g (vs max |ref|), tol %.3g: %s\n",
+               max_abs, max_rel, a.tol, max_rel <= a.tol ? "ok" : "FAILED");
+        stage = a.model;
+    }
+    pq_tensor_destroy(&y);
+
+    times = calloc((size_t)a.iters, sizeof *times);
+    PQ_CHECK(times, PQ_ERR_NOMEM, "out of memory");
+    double total = 0;
+    for (int it = 0; it < a.iters; it++) {
+        t0 = pq_time_now();
+        PQ_TRY(pq_executor_run(ex, 1, feed_names, feeds, 1, req, &y, err));
+        times[it] = pq_time_now() - t0;
+        total += times[it];
+        pq_tensor_destroy(&y);
+    }
+    qsort(times, (size_t)a.iters, sizeof *times, cmp_double);
+    double ips = (double)a.batch * a.iters / total;
+    double rss = peak_rss_mib();
+    printf("time:         %.4f s per batch of %lld (mean of %d; min %.4f, median %.4f, max "
+           "%.4f)\n",
+           total / a.iters, (long long)a.batch, a.iters, times[0], times[a.iters / 2],
+           times[a.iters - 1]);
+    printf("throughput:   %.2f images/s\n", ips);
+    printf("peak RSS:     %.1f MiB\n", rss);
+    printf("RESULT model=%s batch=%lld iters=%d threads=%d img_per_s=%.3f sec_per_batch=%.5f "
+           "peak_rss_mib=%.1f param_bytes=%zu blas_core=%s max_abs=%.6g max_rel=%.6g\n",
+           a.model, (long long)a.batch, a.iters, a.threads, ips, total / a.iters, rss,
+           parameter_bytes(g), openblas_get_corename(), max_abs, max_rel);
+    rc = (ref && !(max_rel <= a.tol)) ? 1 : 0;
+    goto done;
+fail:
+    pq_err_prefix(err, "%s", stage);
+    fprintf(stderr, "bench_exec: %s\n", e.msg);
+    (void)st;
+done:
+    free(times);
+    pq_tensor_destroy(&y);
+    pq_tensor_destroy(&x);
+    pq_tensor_destroy(&ref);
+    pq_executor_destroy(&ex);
+    pq_graph_destroy(&g);
+    return rc;
+}
