@@ -15,6 +15,9 @@
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 enum { PAD_NOTSET = 0, PAD_SAME_UPPER, PAD_SAME_LOWER, PAD_VALID };
 
@@ -248,6 +251,15 @@ fail:
 
 /* ------------------------------------------------------------------ im2col / col2im */
 
+static inline int thread_id(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
 /* For grid positions o in [0, L) along the last axis, image index = o * s + off. Returns in
  * [*lo, *hi) the positions whose image index lies in [0, W). */
 static void valid_range(int64_t L, int64_t W, int64_t s, int64_t off, int64_t *lo, int64_t *hi)
@@ -292,43 +304,73 @@ static void valid_range(int64_t L, int64_t W, int64_t s, int64_t off, int64_t *l
         }                                                                                    \
     } while (0)
 
-/* im2col: cols[c * K + kidx][grid position] = img[c][grid * s - pb + k * d] or 0. */
+/* im2col of the patch-matrix columns [p0, p1) (grid positions, row-major):
+ * cols[c * K + kidx][p - p0] = img[c][grid(p) * s - pb + k * d], or 0 in the padding. */
 #define DEFINE_IM2COL(T, SFX)                                                                \
     static void im2col_##SFX(const T *restrict x, int64_t channels, int r,                   \
                              const int64_t *img_dims, const int64_t *grid, const int64_t *k, \
                              const int64_t *s, const int64_t *d, const int64_t *pb,          \
-                             T *restrict cols, int threads)                                  \
+                             int64_t p0, int64_t p1, T *restrict cols)                       \
     {                                                                                        \
-        int64_t K = 1, P_img = 1, P_grid = 1;                                                \
+        int64_t K = 1, P_img = 1;                                                            \
         for (int i = 0; i < r; i++) {                                                        \
             K *= k[i];                                                                       \
             P_img *= img_dims[i];                                                            \
-            P_grid *= grid[i];                                                               \
         }                                                                                    \
-        int64_t rows = channels * K;                                                         \
-        _Pragma("omp parallel for num_threads(threads) schedule(static) if(rows * P_grid > 65536)") \
-        for (int64_t row = 0; row < rows; row++) {                                           \
+        const int64_t L = grid[r - 1], W = img_dims[r - 1], st = s[r - 1], n_cols = p1 - p0; \
+        int64_t o0[PQ_MAX_RANK] = {0}, rem0 = p0 / L;                                        \
+        for (int j = r - 2; j >= 0; j--) {                                                   \
+            o0[j] = rem0 % grid[j];                                                          \
+            rem0 /= grid[j];                                                                 \
+        }                                                                                    \
+        for (int64_t row = 0; row < channels * K; row++) {                                   \
             int64_t kk[PQ_MAX_RANK], rem = row % K;                                          \
             for (int i = r - 1; i >= 0; i--) {                                              \
                 kk[i] = rem % k[i];                                                          \
                 rem /= k[i];                                                                 \
             }                                                                                \
             const T *img = x + (row / K) * P_img;                                            \
-            T *dst = cols + row * P_grid;                                                    \
-            CONV_ROW_WALK(const T, {                                                         \
-                T *o = dst + goff;                                                           \
-                if (!row_img) {                                                              \
-                    memset(o, 0, (size_t)L * sizeof(T));                                     \
-                } else {                                                                     \
-                    for (int64_t q = 0; q < lo; q++) o[q] = 0;                               \
-                    if (st == 1) {                                                           \
-                        memcpy(o + lo, row_img + lo + off, (size_t)(hi - lo) * sizeof(T));   \
-                    } else {                                                                 \
-                        for (int64_t q = lo; q < hi; q++) o[q] = row_img[q * st + off];      \
+            T *dst = cols + row * n_cols;                                                    \
+            int64_t off = kk[r - 1] * d[r - 1] - pb[r - 1], lo, hi;                           \
+            valid_range(L, W, st, off, &lo, &hi);                                            \
+            int64_t o[PQ_MAX_RANK];                                                          \
+            memcpy(o, o0, sizeof o);                                                         \
+            int64_t q = p0 % L, left = n_cols;                                               \
+            while (left > 0) {                                                               \
+                int64_t e = q + left < L ? q + left : L; /* segment [q, e) of a grid row */   \
+                int64_t ioff = 0;                                                            \
+                int ok = 1;                                                                  \
+                for (int j = 0; j < r - 1; j++) {                                            \
+                    int64_t ij = o[j] * s[j] - pb[j] + kk[j] * d[j];                          \
+                    if (ij < 0 || ij >= img_dims[j]) {                                       \
+                        ok = 0;                                                              \
+                        break;                                                               \
                     }                                                                        \
-                    for (int64_t q = hi; q < L; q++) o[q] = 0;                               \
+                    ioff = ioff * img_dims[j] + ij;                                          \
                 }                                                                            \
-            });                                                                              \
+                T *dq = dst - q; /* dq[q'] is the column of grid position q' */              \
+                if (!ok) {                                                                   \
+                    memset(dst, 0, (size_t)(e - q) * sizeof(T));                             \
+                } else {                                                                     \
+                    const T *ri = img + ioff * W;                                            \
+                    int64_t a = lo > q ? lo : q, b = hi < e ? hi : e;                        \
+                    if (a > e) a = e;                                                        \
+                    if (b < a) b = a;                                                        \
+                    for (int64_t t = q; t < a; t++) dq[t] = 0;                               \
+                    if (st == 1) /* short rows: a loop beats a memcpy call */              \
+                        for (int64_t t = a; t < b; t++) dq[t] = ri[t + off];                 \
+                    else                                                                     \
+                        for (int64_t t = a; t < b; t++) dq[t] = ri[t * st + off];            \
+                    for (int64_t t = b; t < e; t++) dq[t] = 0;                               \
+                }                                                                            \
+                dst += e - q;                                                                \
+                left -= e - q;                                                               \
+                q = 0;                                                                       \
+                for (int j = r - 2; j >= 0; j--) {                                           \
+                    if (++o[j] < grid[j]) break;                                             \
+                    o[j] = 0;                                                                \
+                }                                                                            \
+            }                                                                                \
         }                                                                                    \
     }
 
@@ -474,38 +516,69 @@ static void conv_depthwise2d_f32(const conv_geom *g, const float *restrict x,
 DEFINE_FILL_BIAS(float, f32)
 DEFINE_FILL_BIAS(double, f64)
 
+/* Patch-matrix columns per work item: about 1 MB of patches (stays in L2 while the GEMM
+ * reads it), at least 64 columns, and enough items to keep every thread busy. */
+static int64_t conv_tile(int64_t CK, int64_t P, int64_t blocks, int threads, size_t elem)
+{
+    int64_t tile = (int64_t)((1024u << 10) / ((size_t)CK * elem));
+    tile = tile < 64 ? 64 : (tile / 16) * 16;
+    if (tile > P) tile = P;
+    int64_t want = (threads + blocks - 1) / blocks; /* tiles per (image, group) for balance */
+    if (threads > 1 && (P + tile - 1) / tile < want) {
+        tile = (P + want - 1) / want;
+        if (tile < 16) tile = 16 < P ? 16 : P;
+    }
+    return tile < 1 ? 1 : tile;
+}
+
+/* Conv through GEMM. Work items are (image, group, column tile); each thread im2cols its
+ * tile into its own slice of the workspace and runs a single-threaded GEMM into the output
+ * (ldc = P_out). With one thread, OpenBLAS keeps its own threading. */
 #define DEFINE_CONV_GEMM(T, SFX)                                                             \
     static pq_status conv_gemm_##SFX(pq_exec_node *n, const conv_geom *g, const T *x,        \
                                      const T *w, const T *bias, T *y, pq_err *err)           \
     {                                                                                        \
         int threads = pq_node_threads(n);                                                    \
         if (threads < 1) threads = 1;                                                        \
-        const int64_t Cg = g->C / g->G, Mg = g->M / g->G, CK = Cg * g->K;                     \
+        const int64_t Cg = g->C / g->G, Mg = g->M / g->G, CK = Cg * g->K, P = g->P_out;       \
         int pointwise = 1;                                                                   \
         for (int i = 0; i < g->r; i++)                                                       \
             if (g->k[i] != 1 || g->s[i] != 1 || g->pb[i] != 0 || g->pe[i] != 0) pointwise = 0; \
-        T *cols = NULL;                                                                      \
+        int64_t tile = conv_tile(CK, P, g->N * g->G, threads, sizeof(T));                    \
+        int64_t n_tiles = (P + tile - 1) / tile, items = g->N * g->G * n_tiles;              \
+        if (items < threads) threads = (int)items;                                           \
+        T *ws = NULL;                                                                        \
         if (!pointwise) {                                                                    \
-            cols = pq_node_workspace(n, (size_t)(CK * g->P_out) * sizeof(T));                \
-            if (!cols)                                                                       \
-                return pq_err_set(err, PQ_ERR_NOMEM, "out of memory for a %lld x %lld "      \
-                                  "patch matrix", (long long)CK, (long long)g->P_out);       \
+            ws = pq_node_workspace(n, (size_t)(threads * CK * tile) * sizeof(T));            \
+            if (!ws)                                                                         \
+                return pq_err_set(err, PQ_ERR_NOMEM, "out of memory for %d patch matrices "  \
+                                  "of %lld x %lld", threads, (long long)CK, (long long)tile); \
         }                                                                                    \
-        fill_bias_##SFX(y, g->N, g->M, g->P_out, bias);                                      \
-        T beta = bias ? (T)1 : (T)0;                                                         \
-        for (int64_t b = 0; b < g->N; b++) {                                                 \
-            for (int64_t gr = 0; gr < g->G; gr++) {                                          \
-                const T *xg = x + (b * g->C + gr * Cg) * g->P_in;                            \
-                const T *src = xg;                                                           \
-                if (!pointwise) {                                                            \
-                    im2col_##SFX(xg, Cg, g->r, g->in, g->out, g->k, g->s, g->d, g->pb, cols, \
-                                 threads);                                                   \
-                    src = cols;                                                              \
-                }                                                                            \
-                gemm_##SFX(0, 0, Mg, g->P_out, CK, w + gr * Mg * CK, CK, src, g->P_out,      \
-                           beta, y + (b * g->M + gr * Mg) * g->P_out, g->P_out);             \
+        int blas_threads = openblas_get_num_threads();                                       \
+        if (threads > 1) openblas_set_num_threads(1);                                        \
+        _Pragma("omp parallel for num_threads(threads) schedule(dynamic, 1) if(threads > 1)") \
+        for (int64_t it = 0; it < items; it++) {                                             \
+            int64_t b = it / (g->G * n_tiles), gr = (it / n_tiles) % g->G;                   \
+            int64_t p0 = (it % n_tiles) * tile, p1 = p0 + tile < P ? p0 + tile : P;          \
+            const T *xg = x + (b * g->C + gr * Cg) * g->P_in;                                \
+            const T *src = xg + p0;                                                          \
+            int64_t ldb = g->P_in;                                                           \
+            if (!pointwise) {                                                                \
+                T *cols = ws + (int64_t)thread_id() * CK * tile;                             \
+                im2col_##SFX(xg, Cg, g->r, g->in, g->out, g->k, g->s, g->d, g->pb, p0, p1,   \
+                             cols);                                                          \
+                src = cols;                                                                  \
+                ldb = p1 - p0;                                                               \
             }                                                                                \
+            T *yt = y + (b * g->M + gr * Mg) * P + p0;                                       \
+            gemm_##SFX(0, 0, Mg, p1 - p0, CK, w + gr * Mg * CK, CK, src, ldb, (T)0, yt, P);  \
+            if (bias)                                                                        \
+                for (int64_t m = 0; m < Mg; m++) {                                           \
+                    T bv = bias[gr * Mg + m], *yr = yt + m * P;                              \
+                    for (int64_t q = 0; q < p1 - p0; q++) yr[q] += bv;                       \
+                }                                                                            \
         }                                                                                    \
+        if (threads > 1) openblas_set_num_threads(blas_threads);                             \
         return PQ_OK;                                                                        \
     }
 DEFINE_CONV_GEMM(float, f32)
