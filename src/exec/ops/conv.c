@@ -357,10 +357,13 @@ static void valid_range(int64_t L, int64_t W, int64_t s, int64_t off, int64_t *l
                     if (a > e) a = e;                                                        \
                     if (b < a) b = a;                                                        \
                     for (int64_t t = q; t < a; t++) dq[t] = 0;                               \
-                    if (st == 1) /* short rows: a loop beats a memcpy call */              \
+                    if (st == 1) { /* short rows: a loop beats a memcpy call */            \
+                        _Pragma("omp simd")                                                  \
                         for (int64_t t = a; t < b; t++) dq[t] = ri[t + off];                 \
-                    else                                                                     \
+                    } else {                                                                 \
+                        _Pragma("omp simd")                                                  \
                         for (int64_t t = a; t < b; t++) dq[t] = ri[t * st + off];            \
+                    }                                                                        \
                     for (int64_t t = b; t < e; t++) dq[t] = 0;                               \
                 }                                                                            \
                 dst += e - q;                                                                \
@@ -451,55 +454,63 @@ static pq_status check_blas_dims(const conv_geom *g, pq_err *err)
 
 /* ------------------------------------------------------------------ Conv */
 
-/* Depthwise 2-D (group == C == M), float32: direct loop, parallel over (image, channel). */
-static void conv_depthwise2d_f32(const conv_geom *g, const float *restrict x,
-                                 const float *restrict w, const float *restrict bias,
-                                 float *restrict y, int threads)
+/* Hot direct loops are compiled for AVX-512, AVX2+FMA and baseline x86-64; the loader picks
+ * the clone for the machine (the build itself targets baseline x86-64). Results do not
+ * depend on the clone: -std=c11 keeps multiply and add unfused. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define CONV_CLONES __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+#else
+#define CONV_CLONES
+#endif
+
+/* One (image, channel) plane of a depthwise 2-D convolution. lo/hi: per kernel column, the
+ * output columns whose input column lies inside the image. */
+CONV_CLONES static void dw_plane_f32(const conv_geom *g, const float *restrict xp,
+                                     const float *restrict wp, float b0, float *restrict yp,
+                                     const int64_t *lo, const int64_t *hi)
 {
     const int64_t H = g->in[0], W = g->in[1], OH = g->out[0], OW = g->out[1];
     const int64_t KH = g->k[0], KW = g->k[1];
     const int64_t sh = g->s[0], sw = g->s[1], dh = g->d[0], dw = g->d[1];
     const int64_t ph = g->pb[0], pw = g->pb[1];
-    const int64_t planes = g->N * g->C;
-    /* Per kernel column, the valid output columns do not depend on the row. */
-    int64_t lo[64], hi[64];
-    int small = KW <= 64;
-    if (small)
-        for (int64_t kw = 0; kw < KW; kw++)
-            valid_range(OW, W, sw, kw * dw - pw, &lo[kw], &hi[kw]);
-#pragma omp parallel for num_threads(threads) schedule(static) if(planes * OH * OW * KH * KW > 65536)
-    for (int64_t pl = 0; pl < planes; pl++) {
-        int64_t ch = pl % g->C;
-        const float *xp = x + pl * H * W;
-        const float *wp = w + ch * KH * KW;
-        float *yp = y + pl * OH * OW;
-        float b0 = bias ? bias[ch] : 0.0f;
-        for (int64_t oh = 0; oh < OH; oh++) {
-            float *yr = yp + oh * OW;
-            for (int64_t ow = 0; ow < OW; ow++) yr[ow] = b0;
-            for (int64_t kh = 0; kh < KH; kh++) {
-                int64_t ih = oh * sh - ph + kh * dh;
-                if (ih < 0 || ih >= H) continue;
-                const float *xr = xp + ih * W;
-                for (int64_t kw = 0; kw < KW; kw++) {
-                    int64_t off = kw * dw - pw, a, b;
-                    if (small) {
-                        a = lo[kw];
-                        b = hi[kw];
-                    } else {
-                        valid_range(OW, W, sw, off, &a, &b);
-                    }
-                    float wv = wp[kh * KW + kw];
-                    if (sw == 1) {
-                        const float *xs = xr + a + off;
-                        float *ys = yr + a;
-                        for (int64_t q = 0; q < b - a; q++) ys[q] += wv * xs[q];
-                    } else {
-                        for (int64_t ow = a; ow < b; ow++) yr[ow] += wv * xr[ow * sw + off];
-                    }
+    for (int64_t oh = 0; oh < OH; oh++) {
+        float *restrict yr = yp + oh * OW;
+#pragma omp simd
+        for (int64_t ow = 0; ow < OW; ow++) yr[ow] = b0;
+        for (int64_t kh = 0; kh < KH; kh++) {
+            int64_t ih = oh * sh - ph + kh * dh;
+            if (ih < 0 || ih >= H) continue;
+            const float *restrict xr = xp + ih * W;
+            for (int64_t kw = 0; kw < KW; kw++) {
+                const int64_t off = kw * dw - pw, a = lo[kw], b = hi[kw];
+                const float wv = wp[kh * KW + kw];
+                if (sw == 1) {
+#pragma omp simd
+                    for (int64_t ow = a; ow < b; ow++) yr[ow] += wv * xr[ow + off];
+                } else {
+#pragma omp simd
+                    for (int64_t ow = a; ow < b; ow++) yr[ow] += wv * xr[ow * sw + off];
                 }
             }
         }
+    }
+}
+
+/* Depthwise 2-D (group == C == M), float32: direct loop, parallel over (image, channel).
+ * The caller guarantees KW <= 64. */
+static void conv_depthwise2d_f32(const conv_geom *g, const float *restrict x,
+                                 const float *restrict w, const float *restrict bias,
+                                 float *restrict y, int threads)
+{
+    const int64_t HW = g->in[0] * g->in[1], OHW = g->out[0] * g->out[1], KHW = g->k[0] * g->k[1];
+    const int64_t planes = g->N * g->C;
+    int64_t lo[64], hi[64];
+    for (int64_t kw = 0; kw < g->k[1]; kw++)
+        valid_range(g->out[1], g->in[1], g->s[1], kw * g->d[1] - g->pb[1], &lo[kw], &hi[kw]);
+#pragma omp parallel for num_threads(threads) schedule(static) if(planes * OHW * KHW > 65536)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        int64_t ch = pl % g->C;
+        dw_plane_f32(g, x + pl * HW, w + ch * KHW, bias ? bias[ch] : 0.0f, y + pl * OHW, lo, hi);
     }
 }
 
@@ -575,6 +586,7 @@ static int64_t conv_tile(int64_t CK, int64_t P, int64_t blocks, int threads, siz
             if (bias)                                                                        \
                 for (int64_t m = 0; m < Mg; m++) {                                           \
                     T bv = bias[gr * Mg + m], *yr = yt + m * P;                              \
+                    _Pragma("omp simd")                                                      \
                     for (int64_t q = 0; q < p1 - p0; q++) yr[q] += bv;                       \
                 }                                                                            \
         }                                                                                    \
@@ -619,7 +631,7 @@ static pq_status run_conv(pq_exec_node *n, pq_err *err)
     PQ_TRY(pq_node_output(n, 0, x->dtype, x->rank, ydims, 1, &y, err));
     if (g.N == 0) return PQ_OK;
     if (x->dtype == PQ_DTYPE_FLOAT32) {
-        if (g.r == 2 && g.G == g.C && g.M == g.C && g.G > 1) {
+        if (g.r == 2 && g.G == g.C && g.M == g.C && g.G > 1 && g.k[1] <= 64) {
             int threads = pq_node_threads(n);
             conv_depthwise2d_f32(&g, PQ_DATA(x, float), PQ_DATA(w, float),
                                  b ? PQ_DATA(b, float) : NULL, PQ_DATA(y, float),

@@ -291,28 +291,90 @@ DEFINE_MAXPOOL(double, f64, -INFINITY)
 DEFINE_MAXPOOL(int8_t, i8, INT8_MIN)
 DEFINE_MAXPOOL(uint8_t, u8, 0)
 
-/* Fast MaxPool for float32 without indices: 2-D windows of a contiguous row. */
-static void maxpool_fast_f32(const pool_geom *g, const int64_t *ranges, const int64_t *offs,
-                             const float *restrict x, float *restrict y, int threads)
+/* The row kernels below are compiled for AVX-512, AVX2 and baseline x86-64 (the build
+ * targets baseline x86-64); the loader picks the clone for the machine. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define POOL_CLONES __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+#else
+#define POOL_CLONES
+#endif
+
+#define ROW_TAPS_MAX 64
+
+/* Row-vectorised float32 MaxPool / AveragePool of one plane: for each output row, every valid
+ * input row and kernel column updates the whole output row (the inner loop runs along the
+ * output columns). lo2/hi2: per kernel column, the output columns whose input column lies
+ * inside the image. avg: 0 = max, 1 = average without padding, 2 = with padding. */
+POOL_CLONES static void pool_plane_f32(const pool_geom *g, const int64_t *R0, const int64_t *R1,
+                                       const int64_t *R2, const int64_t *lo2, const int64_t *hi2,
+                                       int avg, const float *restrict xp, float *restrict yp)
 {
-    POOL_LOOP_BEGIN(float)
-    float best = -INFINITY;
-    int any = 0;
-    for (int64_t j0 = lo0; j0 < hi0; j0++) {
-        int64_t i0 = s0 + j0 * g->d[0];
-        for (int64_t j1 = lo1; j1 < hi1; j1++) {
-            int64_t i1 = s1 + j1 * g->d[1];
-            const float *row = xp + (i0 * g->in[1] + i1) * g->in[2] + s2;
-            for (int64_t j2 = lo2; j2 < hi2; j2++) {
-                float v = row[j2 * g->d[2]];
-                /* NaN propagates like the reference's max (fmaxf would drop it). */
-                best = (v > best || v != v) ? v : best;
-                any = 1;
+    const int64_t OW = g->out[2], W = g->in[2], s2 = g->s[2], d2 = g->d[2], p2 = g->pb[2];
+    for (int64_t o0 = 0; o0 < g->out[0]; o0++) {
+        const int64_t s0 = o0 * g->s[0] - g->pb[0], lo0 = R0[3 * o0], hi0 = R0[3 * o0 + 1];
+        for (int64_t o1 = 0; o1 < g->out[1]; o1++) {
+            const int64_t s1 = o1 * g->s[1] - g->pb[1], lo1 = R1[3 * o1], hi1 = R1[3 * o1 + 1];
+            float *restrict yr = yp + (o0 * g->out[1] + o1) * OW;
+            const float init = avg ? 0.0f : -INFINITY;
+#pragma omp simd
+            for (int64_t ow = 0; ow < OW; ow++) yr[ow] = init;
+            for (int64_t j0 = lo0; j0 < hi0; j0++) {
+                const int64_t i0 = s0 + j0 * g->d[0];
+                for (int64_t j1 = lo1; j1 < hi1; j1++) {
+                    const int64_t i1 = s1 + j1 * g->d[1];
+                    const float *restrict xr = xp + (i0 * g->in[1] + i1) * W;
+                    for (int64_t kw = 0; kw < g->k[2]; kw++) {
+                        const int64_t off = kw * d2 - p2, a = lo2[kw], b = hi2[kw];
+                        if (avg) {
+#pragma omp simd
+                            for (int64_t ow = a; ow < b; ow++) yr[ow] += xr[ow * s2 + off];
+                        } else {
+                            /* NaN propagates like the reference's max (fmaxf would drop it). */
+#pragma omp simd
+                            for (int64_t ow = a; ow < b; ow++) {
+                                float v = xr[ow * s2 + off];
+                                yr[ow] = (v > yr[ow] || v != v) ? v : yr[ow];
+                            }
+                        }
+                    }
+                }
+            }
+            if (avg) {
+                const float rows = avg == 2 ? (float)(R0[3 * o0 + 2] * R1[3 * o1 + 2])
+                                            : (float)((hi0 - lo0) * (hi1 - lo1));
+                for (int64_t ow = 0; ow < OW; ow++) {
+                    const float cols = avg == 2 ? (float)R2[3 * ow + 2]
+                                                : (float)(R2[3 * ow + 1] - R2[3 * ow]);
+                    yr[ow] = yr[ow] / (rows * cols);
+                }
             }
         }
     }
-    y[yo] = any ? best : -INFINITY;
-    POOL_LOOP_END
+}
+
+/* float32 MaxPool (without indices) and AveragePool through pool_plane_f32, parallel over
+ * planes. Returns 0 when the kernel is too wide for it (the caller falls back). */
+static int pool_rows_f32(const pool_geom *g, const int64_t *ranges, const int64_t *offs,
+                         int avg, const float *x, float *y, int threads)
+{
+    int64_t lo2[ROW_TAPS_MAX], hi2[ROW_TAPS_MAX];
+    if (g->k[2] > ROW_TAPS_MAX) return 0;
+    for (int64_t kw = 0; kw < g->k[2]; kw++) {
+        /* output columns ow with 0 <= ow * s + kw * d - pb < W */
+        int64_t off = kw * g->d[2] - g->pb[2], s = g->s[2], L = g->out[2], W = g->in[2];
+        int64_t a = off >= 0 ? 0 : (-off + s - 1) / s;
+        int64_t b = W - 1 - off < 0 ? 0 : (W - 1 - off) / s + 1;
+        if (b > L) b = L;
+        if (a > b) a = b;
+        lo2[kw] = a;
+        hi2[kw] = b;
+    }
+    const int64_t *R0 = ranges + offs[0], *R1 = ranges + offs[1], *R2 = ranges + offs[2];
+    const int64_t planes = g->N * g->C;
+#pragma omp parallel for num_threads(threads) schedule(static) if(planes * g->P_out > 16384)
+    for (int64_t pl = 0; pl < planes; pl++)
+        pool_plane_f32(g, R0, R1, R2, lo2, hi2, avg, x + pl * g->P_in, y + pl * g->P_out);
+    return 1;
 }
 
 #define DEFINE_AVGPOOL(T, SFX)                                                               \
@@ -420,13 +482,17 @@ static pq_status run_pool(pq_exec_node *n, pq_err *err)
     int cm = c->storage_order == 1;
     switch (c->kind) {
     case POOL_MAX:
-        if (dt == PQ_DTYPE_FLOAT32 && !id) maxpool_fast_f32(&g, ranges, offs, xd, yd, threads);
-        else if (dt == PQ_DTYPE_FLOAT32) maxpool_f32(&g, ranges, offs, xd, yd, id, cm, threads);
+        if (dt == PQ_DTYPE_FLOAT32 && !id && pool_rows_f32(&g, ranges, offs, 0, xd, yd, threads))
+            break;
+        if (dt == PQ_DTYPE_FLOAT32) maxpool_f32(&g, ranges, offs, xd, yd, id, cm, threads);
         else if (dt == PQ_DTYPE_FLOAT64) maxpool_f64(&g, ranges, offs, xd, yd, id, cm, threads);
         else if (dt == PQ_DTYPE_INT8) maxpool_i8(&g, ranges, offs, xd, yd, id, cm, threads);
         else maxpool_u8(&g, ranges, offs, xd, yd, id, cm, threads);
         break;
     case POOL_AVG:
+        if (dt == PQ_DTYPE_FLOAT32 &&
+            pool_rows_f32(&g, ranges, offs, c->count_include_pad ? 2 : 1, xd, yd, threads))
+            break;
         if (dt == PQ_DTYPE_FLOAT32)
             avgpool_f32(&g, ranges, offs, xd, yd, c->count_include_pad != 0, threads);
         else
