@@ -1,0 +1,111 @@
+/* binary_ew.h - elementwise machinery shared by the binary, unary and activation families:
+ * the numpy broadcast iterator, the blocked unary map, half-precision staging and a
+ * vectorisable expf. Internal to src/exec/ops.
+ *
+ * Broadcast iterator. The output shape is walked as rows: every input is aligned to the
+ * output (numpy rules: trailing dims match, a dim of 1 repeats), output dims of extent 1
+ * are dropped and neighbouring dims merged whenever every input stays linear across them.
+ * What remains is `rows x inner`, where the inner run is contiguous in the output and has
+ * element stride 1 (a full run) or 0 (a repeated scalar) in each input. Kernels therefore
+ * see only those two cases and keep their float32 loops tight: equal shapes collapse to a
+ * single run, per-channel bias ([N,C,H,W] + [C,1,1]) to rows of H*W against a scalar, and
+ * suffix broadcasts ([N,C] + [C]) to rows against a full run.
+ */
+#ifndef PQ_BINARY_EW_H
+#define PQ_BINARY_EW_H
+
+#include "../exec_internal.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#define PQ__EW_MAX_IN 3
+
+/* An elementwise kernel over one run of n elements: input k starts at its pointer and
+ * advances by its stride (elements; 0 or 1) per element, the output is contiguous. Binary
+ * kernels ignore c. */
+typedef void (*pq__ew_fn)(int64_t n, const void *a, int64_t sa, const void *b, int64_t sb,
+                          const void *c, int64_t sc, void *y);
+
+/* A broadcast plan (see above). */
+typedef struct pq__ew_bcast {
+    int n_in;
+    int rank;                                  /* iteration rank after merging, >= 1 */
+    int64_t dims[PQ_MAX_RANK];                 /* iteration dims; dims[rank-1] is the run */
+    int64_t strides[PQ__EW_MAX_IN][PQ_MAX_RANK]; /* element strides of each input */
+    int64_t numel;                             /* output elements */
+} pq__ew_bcast;
+
+/* Multidirectional (numpy) broadcast of the shapes of n_in tensors into rank/dims. Fails
+ * with PQ_ERR_INVALID naming the shapes when two dims differ and neither is 1. */
+pq_status pq__ew_bcast_shape(int n_in, const pq_tensor *const *in, int *rank, int64_t *dims,
+                          pq_err *err);
+
+/* Plans the walk of an output of shape out_rank/out_dims over n_in (<= 3) inputs, each of
+ * which must broadcast to it (PQ_ERR_INVALID otherwise). */
+pq_status pq__ew_bcast_plan(int n_in, const pq_tensor *const *in, int out_rank,
+                         const int64_t *out_dims, pq__ew_bcast *p, pq_err *err);
+
+/* Runs fn over the plan: in[k] points at input k's data (elements of in_size[k] bytes), out
+ * at the output (out_size bytes per element). Large outputs are split over `threads`. */
+void pq__ew_bcast_run(const pq__ew_bcast *p, pq__ew_fn fn, const void *const *in,
+                   const size_t *in_size, void *out, size_t out_size, int threads);
+
+/* A unary map kernel over n contiguous elements; ctx is the operator's parsed attributes. */
+typedef void (*pq__ew_map_fn)(int64_t n, const void *x, void *y, const void *ctx);
+
+/* y[i] = fn(x[i]) over x->numel elements, in blocks, in parallel for large tensors. When x
+ * (or y) is float16/bfloat16, fn is a float32 kernel and blocks are staged through float32;
+ * otherwise fn reads x's and writes y's dtype directly. */
+void pq__ew_map_run(const pq_exec_node *n, const pq_tensor *x, pq_tensor *y, pq__ew_map_fn fn,
+                 const void *ctx);
+
+/* Whether dt is float16 or bfloat16 (computed through float32). */
+static inline int pq__ew_is_half(pq_dtype dt)
+{
+    return dt == PQ_DTYPE_FLOAT16 || dt == PQ_DTYPE_BFLOAT16;
+}
+
+/* Half <-> float32 conversion of n elements (dt float16 or bfloat16). */
+void pq__ew_half_to_f32(pq_dtype dt, const uint16_t *src, float *dst, int64_t n);
+void pq__ew_f32_to_half(pq_dtype dt, const float *src, uint16_t *dst, int64_t n);
+
+/* A float32 copy of a half tensor's data (pq_malloc'd, caller frees); NULL on allocation
+ * failure. */
+float *pq__ew_half_copy_f32(const pq_tensor *t);
+
+/* exp(x) for float32 in a form the compiler vectorises (Cephes' expf: range reduction by
+ * ln 2 and a degree-6 polynomial; ~1 ulp). Arguments are clamped to [-87.3, 88.3], so very
+ * negative x give ~1e-38 instead of a denormal or 0 and very large x a finite ~2e38 instead
+ * of inf: only for callers that saturate anyway (Sigmoid, Softmax of x - max). */
+static inline float pq__ew_expf(float x)
+{
+    x = x < -87.3f ? -87.3f : x;
+    x = x > 88.3f ? 88.3f : x;
+    /* n = round(x / ln 2) by the 1.5 * 2^23 trick (round to nearest, no libm call). */
+    float t = x * 1.44269504088896341f + 12582912.0f;
+    float nf = t - 12582912.0f;
+    float r = x - nf * 0.693359375f;
+    r = r - nf * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t e = ((int32_t)nf + 127) << 23;
+    float s;
+    memcpy(&s, &e, sizeof s);
+    return p * s;
+}
+
+/* Pragmas: `omp simd` makes GCC vectorise loops the -O2 cost model would leave scalar. */
+#ifdef _OPENMP
+#define PQ__EW_PRAGMA(x) _Pragma(#x)
+#define PQ__SIMD PQ__EW_PRAGMA(omp simd)
+#else
+#define PQ__SIMD
+#endif
+
+#endif /* PQ_BINARY_EW_H */
