@@ -10,6 +10,10 @@
  * messages unpacked or built here obey the allocation-failure test hook and can be freed
  * with protobuf_c_message_free_unpacked(msg, &pq__onnx_allocator). */
 extern ProtobufCAllocator pq__onnx_allocator;
+/* Allocation-failure flag of pq__onnx_allocator (per thread): reset it before an unpack;
+ * when the unpack returns NULL and the flag is set, the cause was memory, not the input. */
+void pq__onnx_alloc_failed_reset(void);
+int pq__onnx_alloc_failed(void);
 
 /* Deepest message nesting accepted in a file (ModelProto = 1; each subgraph level adds 3:
  * Graph > Node > Attribute). Bounds the recursion of protobuf-c and of the converters. */

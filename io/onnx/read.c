@@ -624,7 +624,10 @@ pq_status pq_onnx_load_buffer(const uint8_t *buf, size_t len, const char *name,
         pq_err_prefix(err, "%s: not a valid ONNX model", name);
         goto fail;
     }
+    pq__onnx_alloc_failed_reset();
     m = onnx__model_proto__unpack(&pq__onnx_allocator, len, buf);
+    PQ_CHECK(m || !pq__onnx_alloc_failed(), PQ_ERR_NOMEM, "%s: out of memory parsing %zu bytes",
+             name, len);
     PQ_CHECK(m, PQ_ERR_FORMAT, "%s: not a valid ONNX model (protobuf-c cannot parse it as "
              "onnx.ModelProto)", name);
     st = read_model(m, base_dir, out, err);

@@ -14,11 +14,20 @@
 
 /* ------------------------------------------------------------------ allocation */
 
+/* Set when an allocation made for protobuf-c fails, so that a NULL from unpack can be told
+ * apart as out-of-memory rather than malformed input. */
+static _Thread_local int pb_alloc_failed;
+
 static void *pb_alloc(void *data, size_t size)
 {
     (void)data;
-    return pq_malloc(size ? size : 1);
+    void *p = pq_malloc(size ? size : 1);
+    if (!p) pb_alloc_failed = 1;
+    return p;
 }
+
+void pq__onnx_alloc_failed_reset(void) { pb_alloc_failed = 0; }
+int pq__onnx_alloc_failed(void) { return pb_alloc_failed; }
 
 static void pb_free(void *data, void *p)
 {
@@ -438,6 +447,10 @@ pq_status pq__onnx_tensor_from_proto(const Onnx__TensorProto *tp, const char *ba
     PQ_CHECK(have == n, PQ_ERR_FORMAT, "%s%s needs %zu values, %s has %zu", pq_dtype_name(dt),
              shp, n, field, have);
     PQ_TRY(pq_tensor_create_uninit(dt, rank, dims, &t, err));
+    if (n == 0) {
+        *out = t;
+        return PQ_OK;
+    }
     /* ONNX onnx.proto: int32_data holds int8/uint8/int16/uint16/bool/float16/bfloat16 too
      * (the 16-bit floats as their bit patterns); uint64_data holds uint32. */
     switch (dt) {
@@ -558,8 +571,12 @@ pq_status pq_onnx_load_tensor(const char *path, pq_tensor **out, char **name, pq
     PQ_TRY(pq__onnx_read_file(path, &buf, &len, err));
     st = pq__onnx_check_wire(&onnx__tensor_proto__descriptor, buf, len, err);
     if (st == PQ_OK) {
+        pq__onnx_alloc_failed_reset();
         tp = onnx__tensor_proto__unpack(&pq__onnx_allocator, len, buf);
-        if (!tp) st = pq_err_set(err, PQ_ERR_FORMAT, "cannot parse as onnx.TensorProto");
+        if (!tp && pq__onnx_alloc_failed())
+            st = pq_err_set(err, PQ_ERR_NOMEM, "out of memory parsing %zu bytes", len);
+        else if (!tp)
+            st = pq_err_set(err, PQ_ERR_FORMAT, "cannot parse as onnx.TensorProto");
     }
     if (st == PQ_OK) st = pq__onnx_tensor_from_proto(tp, NULL, out, err);
     if (st != PQ_OK && st != PQ_ERR_NOMEM && pq__onnx_is_sequence_or_optional(buf, len)) {

@@ -48,8 +48,10 @@ static pq_status write_value_info(const pq_var *v, Onnx__ValueInfoProto *vi, pq_
     if (v->kind == PQ_VALUE_OTHER) {
         PQ_CHECK(v->type_opaque, PQ_ERR_INTERNAL, "'%s' has a non-tensor type but no stored "
                  "TypeProto", v->name);
+        pq__onnx_alloc_failed_reset();
         vi->type = onnx__type_proto__unpack(&pq__onnx_allocator, v->type_opaque_len,
                                             v->type_opaque);
+        PQ_CHECK(vi->type || !pq__onnx_alloc_failed(), PQ_ERR_NOMEM, "out of memory");
         PQ_CHECK(vi->type, PQ_ERR_INTERNAL, "the stored type of '%s' does not parse", v->name);
         return PQ_OK;
     }
@@ -108,7 +110,9 @@ static pq_status write_attr(wr_ctx *c, const pq_attr *a, Onnx__AttributeProto **
     pq_status st = PQ_OK;
     Onnx__AttributeProto *ap;
     if (a->type == PQ_ATTR_OPAQUE) {
+        pq__onnx_alloc_failed_reset();
         ap = onnx__attribute_proto__unpack(&pq__onnx_allocator, a->opaque_len, a->opaque);
+        PQ_CHECK(ap || !pq__onnx_alloc_failed(), PQ_ERR_NOMEM, "out of memory");
         PQ_CHECK(ap, PQ_ERR_INTERNAL, "attribute '%s': the stored AttributeProto does not "
                  "parse", a->name);
         *slot = ap;
@@ -328,9 +332,11 @@ static pq_status write_model(wr_ctx *c, const pq_graph *g, Onnx__ModelProto *m, 
     }
     WR_ARRAY(m->functions, g->n_functions);
     for (int k = 0; k < g->n_functions; k++) {
+        pq__onnx_alloc_failed_reset();
         Onnx__FunctionProto *f = onnx__function_proto__unpack(&pq__onnx_allocator,
                                                              g->function_lens[k],
                                                              g->functions[k]);
+        PQ_CHECK(f || !pq__onnx_alloc_failed(), PQ_ERR_NOMEM, "out of memory");
         PQ_CHECK(f, PQ_ERR_INTERNAL, "stored model-local function #%d does not parse", k);
         m->functions[m->n_functions++] = f;
     }

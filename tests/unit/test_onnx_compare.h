@@ -14,9 +14,9 @@
 #include <string.h>
 
 /* Writes the first difference into why (cap bytes); returns 0 when equal. */
-static int cmp_fail(char *why, size_t cap, const char *fmt, ...)
+static inline int cmp_fail(char *why, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static int cmp_fail(char *why, size_t cap, const char *fmt, ...)
+static inline int cmp_fail(char *why, size_t cap, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -25,14 +25,14 @@ static int cmp_fail(char *why, size_t cap, const char *fmt, ...)
     return 1;
 }
 
-static int cmp_str(const char *a, const char *b)
+static inline int cmp_str(const char *a, const char *b)
 {
     if (!a) a = "";
     if (!b) b = "";
     return strcmp(a, b);
 }
 
-static int cmp_tensor(const pq_tensor *a, const pq_tensor *b, char *why, size_t cap)
+static inline int cmp_tensor(const pq_tensor *a, const pq_tensor *b, char *why, size_t cap)
 {
     if (!a || !b) return (a || b) ? cmp_fail(why, cap, "tensor present on one side only") : 0;
     if (a->dtype != b->dtype) return cmp_fail(why, cap, "dtype %d vs %d", a->dtype, b->dtype);
@@ -51,9 +51,9 @@ static int cmp_tensor(const pq_tensor *a, const pq_tensor *b, char *why, size_t 
     return 0;
 }
 
-static int cmp_graph(const pq_graph *a, const pq_graph *b, char *why, size_t cap);
+static inline int cmp_graph(const pq_graph *a, const pq_graph *b, char *why, size_t cap);
 
-static int cmp_attr(const pq_attr *a, const pq_attr *b, char *why, size_t cap)
+static inline int cmp_attr(const pq_attr *a, const pq_attr *b, char *why, size_t cap)
 {
     if (cmp_str(a->name, b->name)) return cmp_fail(why, cap, "name '%s' vs '%s'", a->name, b->name);
     if (a->type != b->type) return cmp_fail(why, cap, "'%s': type %d vs %d", a->name, a->type, b->type);
@@ -111,9 +111,9 @@ static int cmp_attr(const pq_attr *a, const pq_attr *b, char *why, size_t cap)
     return 0;
 }
 
-static const char *vname(const pq_var *v) { return v ? v->name : ""; }
+static inline const char *vname(const pq_var *v) { return v ? v->name : ""; }
 
-static int cmp_var(const pq_var *a, const pq_var *b, char *why, size_t cap)
+static inline int cmp_var(const pq_var *a, const pq_var *b, char *why, size_t cap)
 {
     if (cmp_str(a->name, b->name)) return cmp_fail(why, cap, "var '%s' vs '%s'", a->name, b->name);
     if (cmp_tensor(a->value, b->value, why, cap)) {
@@ -137,7 +137,7 @@ static int cmp_var(const pq_var *a, const pq_var *b, char *why, size_t cap)
     return 0;
 }
 
-static int cmp_graph(const pq_graph *a, const pq_graph *b, char *why, size_t cap)
+static inline int cmp_graph(const pq_graph *a, const pq_graph *b, char *why, size_t cap)
 {
     if (cmp_str(a->name, b->name)) return cmp_fail(why, cap, "graph name '%s' vs '%s'", a->name, b->name);
     if (cmp_str(a->graph_doc_string, b->graph_doc_string))
@@ -187,7 +187,7 @@ static int cmp_graph(const pq_graph *a, const pq_graph *b, char *why, size_t cap
 }
 
 /* Graph comparison plus the model-level fields of a top-level graph. */
-static int cmp_model(const pq_graph *a, const pq_graph *b, char *why, size_t cap)
+static inline int cmp_model(const pq_graph *a, const pq_graph *b, char *why, size_t cap)
 {
     if (a->ir_version != b->ir_version || a->model_version != b->model_version)
         return cmp_fail(why, cap, "ir_version/model_version differ");
