@@ -53,8 +53,8 @@ static pq_status check_index_dtype(const pq_tensor *t, const char *what, pq_err 
 static inline pq_status norm_index(int64_t v, int64_t dim, int64_t *out, pq_err *err)
 {
     if (v < -dim || v >= dim)
-        return pq_err_set(err, PQ_ERR_INVALID, "index %" PRId64 " is outside [%" PRId64
-                          ", %" PRId64 ")", v, -dim, dim);
+        return pq_err_set(err, PQ_ERR_INVALID,
+                          "index %" PRId64 " is outside [%" PRId64 ", %" PRId64 ")", v, -dim, dim);
     *out = v < 0 ? v + dim : v;
     return PQ_OK;
 }
@@ -75,9 +75,9 @@ static pq_status copy_to_output(pq_exec_node *n, int idx, const pq_tensor *x, pq
         if (x->nbytes) memcpy((*out)->data, x->data, x->nbytes);
         return PQ_OK;
     }
-    pq__strings_clear(*out);
+    pq__shape_strings_clear(*out);
     if (x->numel) memcpy((*out)->data, x->data, x->nbytes);
-    return pq__strings_own(*out, err);
+    return pq__shape_strings_own(*out, err);
 }
 
 /* ------------------------------------------------------------------ Gather */
@@ -100,7 +100,7 @@ static pq_status run_gather(pq_exec_node *n, pq_err *err)
     int ax = 0;
     PQ_TRY(check_index_dtype(ind, "indices", err));
     PQ_CHECK(x->rank > 0, PQ_ERR_INVALID, "data must have rank >= 1");
-    PQ_TRY(pq__norm_axis(*(const int64_t *)n->ctx, x->rank, "axis", &ax, err));
+    PQ_TRY(pq__shape_norm_axis(*(const int64_t *)n->ctx, x->rank, "axis", &ax, err));
     int r = x->rank - 1 + ind->rank;
     PQ_CHECK(r <= PQ_MAX_RANK, PQ_ERR_UNSUPPORTED, "output rank %d exceeds %d", r, PQ_MAX_RANK);
     /* ONNX Gather: output shape = data[:axis] + indices.shape + data[axis+1:]. */
@@ -116,15 +116,16 @@ static pq_status run_gather(pq_exec_node *n, pq_err *err)
     for (int64_t j = 0; j < ni; j++) PQ_TRY(norm_index(index_at(ind, j), dim, &idx[j], err));
     PQ_TRY(pq_node_output(n, 0, x->dtype, r, dims, 1, &y, err));
     if (y->numel == 0) goto fail;
-    pq__strings_clear(y);
+    pq__shape_strings_clear(y);
     size_t esz = pq_dtype_size(x->dtype), row = (size_t)inner * esz;
     const char *src = x->data;
     char *dst = y->data;
-#pragma omp parallel for schedule(static) if (y->nbytes > (1 << 20) && outer > 1)
-    for (int64_t o = 0; o < outer; o++)
-        for (int64_t j = 0; j < ni; j++)
-            memcpy(dst + (size_t)(o * ni + j) * row, src + (size_t)(o * dim + idx[j]) * row, row);
-    PQ_TRY(pq__strings_own(y, err));
+#pragma omp parallel for schedule(static) if (y->nbytes > (1 << 20))
+    for (int64_t u = 0; u < outer * ni; u++) {
+        int64_t o = u / ni, j = u % ni;
+        memcpy(dst + (size_t)u * row, src + (size_t)(o * dim + idx[j]) * row, row);
+    }
+    PQ_TRY(pq__shape_strings_own(y, err));
 fail:
     pq_free(idx);
     return st;
@@ -142,7 +143,7 @@ static pq_status run_gather_elements(pq_exec_node *n, pq_err *err)
     PQ_TRY(check_index_dtype(ind, "indices", err));
     PQ_CHECK(r > 0 && ind->rank == r, PQ_ERR_INVALID,
              "data (rank %d) and indices (rank %d) must have the same rank >= 1", r, ind->rank);
-    PQ_TRY(pq__norm_axis(*(const int64_t *)n->ctx, r, "axis", &ax, err));
+    PQ_TRY(pq__shape_norm_axis(*(const int64_t *)n->ctx, r, "axis", &ax, err));
     for (int i = 0; i < r; i++)
         PQ_CHECK(i == ax || ind->dims[i] <= x->dims[i], PQ_ERR_INVALID,
                  "indices dim %d (%" PRId64 ") exceeds data dim (%" PRId64 ")", i, ind->dims[i],
@@ -151,9 +152,9 @@ static pq_status run_gather_elements(pq_exec_node *n, pq_err *err)
         int64_t v;
         PQ_TRY(norm_index(index_at(ind, e), x->dims[ax], &v, err));
     }
-    pq__strides(r, x->dims, xs);
+    pq__shape_strides(r, x->dims, xs);
     PQ_TRY(pq_node_output(n, 0, x->dtype, r, ind->dims, 1, &y, err));
-    pq__strings_clear(y);
+    pq__shape_strings_clear(y);
     size_t esz = pq_dtype_size(x->dtype);
     int64_t base = 0; /* data offset of the index position without the axis coordinate */
     for (int64_t e = 0; e < ind->numel; e++) {
@@ -168,7 +169,7 @@ static pq_status run_gather_elements(pq_exec_node *n, pq_err *err)
             id[i] = 0;
         }
     }
-    PQ_TRY(pq__strings_own(y, err));
+    PQ_TRY(pq__shape_strings_own(y, err));
 fail:
     return st;
 }
@@ -206,7 +207,7 @@ static pq_status run_gather_nd(pq_exec_node *n, pq_err *err)
     for (int i = 0; i < q - 1; i++) dims[k++] = ind->dims[i];
     for (int64_t i = b + m; i < r; i++) dims[k++] = x->dims[i];
     PQ_CHECK(k <= PQ_MAX_RANK, PQ_ERR_UNSUPPORTED, "output rank %d exceeds %d", k, PQ_MAX_RANK);
-    pq__strides(r, x->dims, xs);
+    pq__shape_strides(r, x->dims, xs);
     int64_t nb = 1, slice = 1, per_batch = 1;
     for (int i = 0; i < b; i++) nb *= x->dims[i];
     for (int64_t i = b + m; i < r; i++) slice *= x->dims[i];
@@ -219,7 +220,7 @@ static pq_status run_gather_nd(pq_exec_node *n, pq_err *err)
             PQ_TRY(norm_index(index_at(ind, t * m + j), x->dims[b + j], &v, err));
         }
     PQ_TRY(pq_node_output(n, 0, x->dtype, k, dims, 1, &y, err));
-    pq__strings_clear(y);
+    pq__shape_strings_clear(y);
     size_t esz = pq_dtype_size(x->dtype);
     for (int64_t t = 0; t < nb * per_batch; t++) {
         int64_t off = (t / per_batch) * bstride, v;
@@ -230,7 +231,7 @@ static pq_status run_gather_nd(pq_exec_node *n, pq_err *err)
         memcpy((char *)y->data + (size_t)(t * slice) * esz,
                (const char *)x->data + (size_t)off * esz, (size_t)slice * esz);
     }
-    PQ_TRY(pq__strings_own(y, err));
+    PQ_TRY(pq__shape_strings_own(y, err));
 fail:
     return st;
 }
@@ -277,15 +278,17 @@ static int reducible(pq_dtype dt)
 static void combine(char *dst, const char *src, pq_dtype dt, reduction red)
 {
     switch (dt) {
-#define C(DT, T)                                                                  \
-    case DT: {                                                                    \
-        T a, b;                                                                   \
-        memcpy(&a, dst, sizeof a);                                                \
-        memcpy(&b, src, sizeof b);                                                \
-        a = red == RED_ADD ? (T)(a + b) : red == RED_MUL ? (T)(a * b)             \
-            : red == RED_MAX ? (a > b ? a : b) : (a < b ? a : b);                 \
-        memcpy(dst, &a, sizeof a);                                                \
-        break;                                                                    \
+#define C(DT, T)                                                                                   \
+    case DT: {                                                                                     \
+        T a, b;                                                                                    \
+        memcpy(&a, dst, sizeof a);                                                                 \
+        memcpy(&b, src, sizeof b);                                                                 \
+        a = red == RED_ADD   ? (T)(a + b)                                                          \
+            : red == RED_MUL ? (T)(a * b)                                                          \
+            : red == RED_MAX ? (a > b ? a : b)                                                     \
+                             : (a < b ? a : b);                                                    \
+        memcpy(dst, &a, sizeof a);                                                                 \
+        break;                                                                                     \
     }
         C(PQ_DTYPE_FLOAT32, float)
         C(PQ_DTYPE_FLOAT64, double)
@@ -306,14 +309,15 @@ static void combine(char *dst, const char *src, pq_dtype dt, reduction red)
         int h = dt == PQ_DTYPE_FLOAT16;
         float a = h ? pq_f16_to_f32(ha) : pq_bf16_to_f32(ha);
         float b = h ? pq_f16_to_f32(hb) : pq_bf16_to_f32(hb);
-        a = red == RED_ADD ? a + b : red == RED_MUL ? a * b : red == RED_MAX ? (a > b ? a : b)
-                                                                             : (a < b ? a : b);
+        a = red == RED_ADD   ? a + b
+            : red == RED_MUL ? a * b
+            : red == RED_MAX ? (a > b ? a : b)
+                             : (a < b ? a : b);
         ha = h ? pq_f32_to_f16(a) : pq_f32_to_bf16(a);
         memcpy(dst, &ha, 2);
         break;
     }
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -351,7 +355,7 @@ static pq_status run_scatter_elements(pq_exec_node *n, pq_err *err)
                  "indices and updates have different shapes");
     PQ_CHECK(c->red == RED_NONE || reducible(x->dtype), PQ_ERR_UNSUPPORTED,
              "reduction over %s is not supported", pq_dtype_name(x->dtype));
-    PQ_TRY(pq__norm_axis(c->axis, r, "axis", &ax, err));
+    PQ_TRY(pq__shape_norm_axis(c->axis, r, "axis", &ax, err));
     for (int i = 0; i < r; i++)
         PQ_CHECK(i == ax || ind->dims[i] <= x->dims[i], PQ_ERR_INVALID,
                  "indices dim %d (%" PRId64 ") exceeds data dim (%" PRId64 ")", i, ind->dims[i],
@@ -360,7 +364,7 @@ static pq_status run_scatter_elements(pq_exec_node *n, pq_err *err)
         int64_t v;
         PQ_TRY(norm_index(index_at(ind, e), x->dims[ax], &v, err));
     }
-    pq__strides(r, x->dims, xs);
+    pq__shape_strides(r, x->dims, xs);
     PQ_TRY(copy_to_output(n, 0, x, &y, err));
     size_t esz = pq_dtype_size(x->dtype);
     int64_t base = 0;
@@ -394,8 +398,8 @@ static pq_status run_scatter_nd(pq_exec_node *n, pq_err *err)
     PQ_CHECK(upd->dtype == x->dtype, PQ_ERR_INVALID, "updates and data have different dtypes");
     PQ_CHECK(r >= 1 && q >= 1, PQ_ERR_INVALID, "data and indices must have rank >= 1");
     int64_t k = ind->dims[q - 1];
-    PQ_CHECK(k >= 1 && k <= r, PQ_ERR_INVALID, "indices.shape[-1] = %" PRId64
-             " must be in [1, %d]", k, r);
+    PQ_CHECK(k >= 1 && k <= r, PQ_ERR_INVALID, "indices.shape[-1] = %" PRId64 " must be in [1, %d]",
+             k, r);
     /* ONNX ScatterND: updates.shape = indices.shape[:-1] + data.shape[k:]. */
     int ok = upd->rank == q - 1 + r - (int)k;
     for (int i = 0; ok && i < q - 1; i++) ok = upd->dims[i] == ind->dims[i];
@@ -409,7 +413,7 @@ static pq_status run_scatter_nd(pq_exec_node *n, pq_err *err)
         int64_t v;
         PQ_TRY(norm_index(index_at(ind, e), x->dims[e % k], &v, err));
     }
-    pq__strides(r, x->dims, xs);
+    pq__shape_strides(r, x->dims, xs);
     PQ_TRY(copy_to_output(n, 0, x, &y, err));
     size_t esz = pq_dtype_size(x->dtype);
     for (int64_t t = 0; t < nt; t++) {
@@ -425,8 +429,8 @@ static pq_status run_scatter_nd(pq_exec_node *n, pq_err *err)
             continue;
         }
         for (int64_t i = 0; i < slice; i++)
-            PQ_TRY(scatter_put(dst + (size_t)i * esz, src + (size_t)i * esz, x->dtype, c->red,
-                               err));
+            PQ_TRY(
+                scatter_put(dst + (size_t)i * esz, src + (size_t)i * esz, x->dtype, c->red, err));
     }
 fail:
     return st;
@@ -455,12 +459,12 @@ static pq_status run_onehot(pq_exec_node *n, pq_err *err)
              "depth must be a numeric scalar");
     PQ_CHECK(val->numel == 2, PQ_ERR_INVALID, "values must hold [off_value, on_value]");
     PQ_CHECK(ind->dtype != PQ_DTYPE_STRING, PQ_ERR_INVALID, "indices must be numeric");
-    PQ_TRY(pq__norm_axis(*(const int64_t *)n->ctx, r, "axis", &ax, err));
+    PQ_TRY(pq__shape_norm_axis(*(const int64_t *)n->ctx, r, "axis", &ax, err));
     int64_t depth = pq_tensor_get_i64(dep, 0);
     PQ_CHECK(depth >= 1, PQ_ERR_INVALID, "depth %" PRId64 " must be >= 1", depth);
     for (int i = 0, j = 0; i < r; i++) dims[i] = i == ax ? depth : ind->dims[j++];
     PQ_TRY(pq_node_output(n, 0, val->dtype, r, dims, 1, &y, err));
-    pq__strings_clear(y);
+    pq__shape_strings_clear(y);
     size_t esz = pq_dtype_size(val->dtype);
     const char *off = val->data, *on = (const char *)val->data + esz;
     int64_t outer = 1, inner = 1;
@@ -476,7 +480,7 @@ static pq_status run_onehot(pq_exec_node *n, pq_err *err)
             if (v < 0) v += depth;
             copy_elem((char *)y->data + (size_t)((o * depth + v) * inner + i) * esz, on, esz);
         }
-    PQ_TRY(pq__strings_own(y, err));
+    PQ_TRY(pq__shape_strings_own(y, err));
 fail:
     return st;
 }
@@ -486,18 +490,12 @@ fail:
 static int is_nonzero(const pq_tensor *x, int64_t i)
 {
     switch (x->dtype) {
-    case PQ_DTYPE_FLOAT16:
-        return (PQ_DATA(x, uint16_t)[i] & 0x7fff) != 0;
-    case PQ_DTYPE_BFLOAT16:
-        return (PQ_DATA(x, uint16_t)[i] & 0x7fff) != 0;
-    case PQ_DTYPE_FLOAT32:
-        return PQ_DATA(x, float)[i] != 0.0f;
-    case PQ_DTYPE_FLOAT64:
-        return PQ_DATA(x, double)[i] != 0.0;
-    case PQ_DTYPE_STRING:
-        return PQ_DATA(x, char *)[i][0] != '\0';
-    default:
-        return pq_tensor_get_i64(x, i) != 0;
+    case PQ_DTYPE_FLOAT16: return (PQ_DATA(x, uint16_t)[i] & 0x7fff) != 0;
+    case PQ_DTYPE_BFLOAT16: return (PQ_DATA(x, uint16_t)[i] & 0x7fff) != 0;
+    case PQ_DTYPE_FLOAT32: return PQ_DATA(x, float)[i] != 0.0f;
+    case PQ_DTYPE_FLOAT64: return PQ_DATA(x, double)[i] != 0.0;
+    case PQ_DTYPE_STRING: return PQ_DATA(x, char *)[i][0] != '\0';
+    default: return pq_tensor_get_i64(x, i) != 0;
     }
 }
 
@@ -581,7 +579,8 @@ static pq_status prepare_d2s(pq_exec_node *n, pq_err *err)
     const char *mode = NULL;
     PQ_TRY(alloc_ctx(n, sizeof(d2s_ctx), err));
     d2s_ctx *c = n->ctx;
-    PQ_CHECK(pq_op_find_attr(n->op, "blocksize"), PQ_ERR_INVALID, "attribute 'blocksize' is missing");
+    PQ_CHECK(pq_op_find_attr(n->op, "blocksize"), PQ_ERR_INVALID,
+             "attribute 'blocksize' is missing");
     PQ_TRY(pq_op_get_int(n->op, "blocksize", 0, &c->blocksize, err));
     PQ_CHECK(c->blocksize >= 1, PQ_ERR_INVALID, "blocksize %" PRId64 " must be >= 1", c->blocksize);
     PQ_TRY(pq_op_get_string(n->op, "mode", "DCR", &mode, err));
@@ -598,12 +597,12 @@ static pq_status permute6(pq_exec_node *n, const pq_tensor *x, const int64_t *v,
                           const int64_t *out4, pq_err *err)
 {
     int64_t vs[6], dims[6], ss[6];
-    pq__strides(6, v, vs);
+    pq__shape_strides(6, v, vs);
     for (int i = 0; i < 6; i++) {
         dims[i] = v[p[i]];
         ss[i] = vs[p[i]];
     }
-    pq_status st = pq__move_output(n, 0, x, 0, ss, 6, dims, err);
+    pq_status st = pq__shape_move_output(n, 0, x, 0, ss, 6, dims, err);
     return st != PQ_OK ? st : pq_tensor_reshape(n->outputs[0], 4, out4, err);
 }
 
@@ -612,12 +611,13 @@ static pq_status run_depth_to_space(pq_exec_node *n, pq_err *err)
     const d2s_ctx *c = n->ctx;
     const pq_tensor *x = n->inputs[0];
     int64_t b = c->blocksize;
-    if (x->rank != 4)
-        return pq_err_set(err, PQ_ERR_INVALID, "input rank %d must be 4", x->rank);
+    if (x->rank != 4) return pq_err_set(err, PQ_ERR_INVALID, "input rank %d must be 4", x->rank);
     int64_t N = x->dims[0], C = x->dims[1], H = x->dims[2], W = x->dims[3];
     if (C % (b * b))
-        return pq_err_set(err, PQ_ERR_INVALID, "channels %" PRId64 " are not divisible by "
-                          "blocksize^2 = %" PRId64, C, b * b);
+        return pq_err_set(err, PQ_ERR_INVALID,
+                          "channels %" PRId64 " are not divisible by "
+                          "blocksize^2 = %" PRId64,
+                          C, b * b);
     int64_t out4[4] = {N, C / (b * b), H * b, W * b};
     if (c->crd) {
         /* CRD: [N, C/b^2, b, b, H, W] -> transpose (0, 1, 4, 2, 5, 3) */
@@ -636,12 +636,13 @@ static pq_status run_space_to_depth(pq_exec_node *n, pq_err *err)
     const d2s_ctx *c = n->ctx;
     const pq_tensor *x = n->inputs[0];
     int64_t b = c->blocksize;
-    if (x->rank != 4)
-        return pq_err_set(err, PQ_ERR_INVALID, "input rank %d must be 4", x->rank);
+    if (x->rank != 4) return pq_err_set(err, PQ_ERR_INVALID, "input rank %d must be 4", x->rank);
     int64_t N = x->dims[0], C = x->dims[1], H = x->dims[2], W = x->dims[3];
     if (H % b || W % b)
-        return pq_err_set(err, PQ_ERR_INVALID, "spatial dims %" PRId64 "x%" PRId64
-                          " are not divisible by blocksize %" PRId64, H, W, b);
+        return pq_err_set(err, PQ_ERR_INVALID,
+                          "spatial dims %" PRId64 "x%" PRId64
+                          " are not divisible by blocksize %" PRId64,
+                          H, W, b);
     /* [N, C, H/b, b, W/b, b] -> transpose (0, 3, 5, 1, 2, 4) -> [N, C*b*b, H/b, W/b] */
     int64_t v[6] = {N, C, H / b, b, W / b, b};
     static const int p[6] = {0, 3, 5, 1, 2, 4};
@@ -655,7 +656,7 @@ typedef enum pad_mode { PAD_CONSTANT, PAD_REFLECT, PAD_EDGE } pad_mode;
 
 typedef struct pad_ctx {
     pad_mode mode;
-    float value;              /* Pad-2 attribute */
+    float value; /* Pad-2 attribute */
     int64_t n_pads;
     int64_t pads[2 * PQ_MAX_RANK]; /* Pad-2 attribute */
 } pad_ctx;
@@ -696,8 +697,7 @@ static pq_status pad(pq_exec_node *n, pad_mode mode, const int64_t *pads, int64_
     int r = x->rank;
     int64_t dims[PQ_MAX_RANK] = {0}, xs[PQ_MAX_RANK], *map[PQ_MAX_RANK] = {0};
     char a[128];
-    PQ_CHECK(n_pads == 2 * r, PQ_ERR_INVALID, "pads has %" PRId64 " values for rank %d", n_pads,
-             r);
+    PQ_CHECK(n_pads == 2 * r, PQ_ERR_INVALID, "pads has %" PRId64 " values for rank %d", n_pads, r);
     PQ_CHECK(x->dtype != PQ_DTYPE_STRING, PQ_ERR_UNSUPPORTED, "string input is not supported");
     for (int i = 0; i < r; i++) {
         dims[i] = x->dims[i] + pads[i] + pads[i + r];
@@ -733,9 +733,18 @@ static pq_status pad(pq_exec_node *n, pad_mode mode, const int64_t *pads, int64_
             map[i][o] = s;
         }
     }
-    pq__strides(r, x->dims, xs);
+    pq__shape_strides(r, x->dims, xs);
     size_t esz = pq_dtype_size(x->dtype);
     int64_t last = r ? dims[r - 1] : 1, rows = y->numel / last, id[PQ_MAX_RANK] = {0};
+    /* Along the last axis the output positions that read the input without padding form
+     * one contiguous run [lo, hi): copied with memcpy, the borders element by element. */
+    int64_t lo = 0, hi = 0;
+    if (r) {
+        int64_t pb = pads[r - 1], d = x->dims[r - 1];
+        lo = pb > 0 ? pb : 0;
+        hi = pb + d < last ? pb + d : last;
+        if (hi < lo) hi = lo;
+    }
     char *dst = y->data;
     const char *src = x->data;
     for (int64_t row = 0; row < rows; row++) {
@@ -752,12 +761,15 @@ static pq_status pad(pq_exec_node *n, pad_mode mode, const int64_t *pads, int64_
             for (int64_t o = 0; o < last; o++) copy_elem(d + (size_t)o * esz, value, esz);
         } else {
             const int64_t *m = map[r - 1];
-            for (int64_t o = 0; o < last; o++) {
-                if (m[o] < 0)
-                    copy_elem(d + (size_t)o * esz, value, esz);
-                else
-                    copy_elem(d + (size_t)o * esz, src + (size_t)(off + m[o]) * esz, esz);
-            }
+            for (int64_t o = 0; o < lo; o++)
+                copy_elem(d + (size_t)o * esz, m[o] < 0 ? value : src + (size_t)(off + m[o]) * esz,
+                          esz);
+            if (hi > lo)
+                memcpy(d + (size_t)lo * esz, src + (size_t)(off + m[lo]) * esz,
+                       (size_t)(hi - lo) * esz);
+            for (int64_t o = hi; o < last; o++)
+                copy_elem(d + (size_t)o * esz, m[o] < 0 ? value : src + (size_t)(off + m[o]) * esz,
+                          esz);
         }
         for (int i = r - 2; i >= 0; i--) {
             if (++id[i] < dims[i]) break;
@@ -775,7 +787,8 @@ static pq_status run_pad2(pq_exec_node *n, pq_err *err)
     uint64_t value = 0;
     const pq_tensor *x = n->inputs[0];
     if (x->dtype != PQ_DTYPE_STRING) {
-        pq_status st = pq__cast_elements(&c->value, PQ_DTYPE_FLOAT32, &value, x->dtype, 1, err);
+        pq_status st =
+            pq__shape_cast_elements(&c->value, PQ_DTYPE_FLOAT32, &value, x->dtype, 1, err);
         if (st != PQ_OK) return st;
     }
     return pad(n, c->mode, c->pads, c->n_pads, &value, err);
@@ -788,7 +801,7 @@ static pq_status run_pad11(pq_exec_node *n, pq_err *err)
     const pq_tensor *x = n->inputs[0], *cv = pq_node_input(n, 2);
     int64_t pads[2 * PQ_MAX_RANK], np = 0;
     uint64_t value = 0;
-    PQ_TRY(pq__read_ints(n->inputs[1], "pads", pads, 2 * PQ_MAX_RANK, &np, err));
+    PQ_TRY(pq__shape_read_ints(n->inputs[1], "pads", pads, 2 * PQ_MAX_RANK, &np, err));
     if (cv && cv->numel > 0) {
         PQ_CHECK(cv->dtype == x->dtype && cv->numel == 1, PQ_ERR_INVALID,
                  "constant_value must be a scalar of the input's dtype");
@@ -814,9 +827,9 @@ static pq_status prepare_eyelike(pq_exec_node *n, pq_err *err)
     eyelike_ctx *c = n->ctx;
     PQ_TRY(pq_op_get_int(n->op, "dtype", 0, &c->dtype, err));
     PQ_TRY(pq_op_get_int(n->op, "k", 0, &c->k, err));
-    PQ_CHECK(c->dtype == 0 || (c->dtype > 0 && c->dtype < PQ_DTYPE_COUNT &&
-                               pq_dtype_is_supported((pq_dtype)c->dtype) &&
-                               c->dtype != PQ_DTYPE_STRING),
+    PQ_CHECK(c->dtype == 0 ||
+                 (c->dtype > 0 && c->dtype < PQ_DTYPE_COUNT &&
+                  pq_dtype_is_supported((pq_dtype)c->dtype) && c->dtype != PQ_DTYPE_STRING),
              PQ_ERR_UNSUPPORTED, "dtype %" PRId64 " is not supported", c->dtype);
 fail:
     return st;
@@ -833,15 +846,15 @@ static pq_status run_eyelike(pq_exec_node *n, pq_err *err)
     float f1 = 1.0f;
     PQ_CHECK(x->rank == 2, PQ_ERR_INVALID, "input rank %d must be 2", x->rank);
     PQ_CHECK(dt != PQ_DTYPE_STRING, PQ_ERR_UNSUPPORTED, "string output is not supported");
-    PQ_TRY(pq__cast_elements(&f1, PQ_DTYPE_FLOAT32, &one, dt, 1, err));
+    PQ_TRY(pq__shape_cast_elements(&f1, PQ_DTYPE_FLOAT32, &one, dt, 1, err));
     PQ_TRY(pq_node_output(n, 0, dt, 2, x->dims, 0, &y, err));
     size_t esz = pq_dtype_size(dt);
     int64_t rows = x->dims[0], cols = x->dims[1];
     /* ONNX EyeLike: ones on the diagonal shifted by k (k > 0 above the main one). */
     for (int64_t i = 0; i < rows; i++) {
         int64_t j = i + c->k;
-        if (j >= 0 && j < cols) copy_elem((char *)y->data + (size_t)(i * cols + j) * esz,
-                                          (const char *)&one, esz);
+        if (j >= 0 && j < cols)
+            copy_elem((char *)y->data + (size_t)(i * cols + j) * esz, (const char *)&one, esz);
     }
 fail:
     return st;

@@ -28,8 +28,9 @@ static pq_status get_list(const pq_op *op, const char *name, int_list *out, pq_e
     if (st != PQ_OK) return st;
     if (!pq_op_find_attr(op, name)) return PQ_OK;
     if (n > PQ_MAX_RANK)
-        return pq_err_set(err, PQ_ERR_INVALID, "attribute '%s' has %" PRId64
-                          " values, at most %d are supported", name, n, PQ_MAX_RANK);
+        return pq_err_set(err, PQ_ERR_INVALID,
+                          "attribute '%s' has %" PRId64 " values, at most %d are supported", name,
+                          n, PQ_MAX_RANK);
     out->present = 1;
     out->n = n;
     if (n) memcpy(out->v, v, (size_t)n * sizeof *v);
@@ -58,7 +59,7 @@ static pq_status input_list(const pq_exec_node *n, int idx, const char *what, in
     memset(out, 0, sizeof *out);
     if (!t) return PQ_OK;
     out->present = 1;
-    return pq__read_ints(t, what, out->v, PQ_MAX_RANK, &out->n, err);
+    return pq__shape_read_ints(t, what, out->v, PQ_MAX_RANK, &out->n, err);
 }
 
 /* ------------------------------------------------------------------ Shape, Size */
@@ -127,7 +128,7 @@ static pq_status run_reshape(pq_exec_node *n, pq_err *err)
     int64_t dims[PQ_MAX_RANK], nd = 0, known = 1;
     int infer = -1;
     char a[128], b[128];
-    PQ_TRY(pq__read_ints(n->inputs[1], "shape", dims, PQ_MAX_RANK, &nd, err));
+    PQ_TRY(pq__shape_read_ints(n->inputs[1], "shape", dims, PQ_MAX_RANK, &nd, err));
     for (int64_t i = 0; i < nd; i++) {
         if (dims[i] == 0 && !allowzero) {
             /* ONNX Reshape: 0 copies the input dimension at the same index. */
@@ -154,7 +155,7 @@ static pq_status run_reshape(pq_exec_node *n, pq_err *err)
     }
     PQ_CHECK(known == x->numel, PQ_ERR_INVALID, "cannot reshape %s to %s",
              pq_tensor_describe(x, a, sizeof a), pq_shape_str((int)nd, dims, b, sizeof b));
-    PQ_TRY(pq__alias_output(n, 0, 0, (int)nd, dims, err));
+    PQ_TRY(pq__shape_alias_output(n, 0, 0, (int)nd, dims, err));
 fail:
     return st;
 }
@@ -168,7 +169,10 @@ fail:
     return st;
 }
 
-static pq_status prepare_axis1(pq_exec_node *n, pq_err *err) { return prepare_axis(n, 1, err); }
+static pq_status prepare_axis1(pq_exec_node *n, pq_err *err)
+{
+    return prepare_axis(n, 1, err);
+}
 
 static pq_status prepare_axis_required(pq_exec_node *n, pq_err *err)
 {
@@ -182,12 +186,12 @@ static pq_status run_flatten(pq_exec_node *n, pq_err *err)
     const pq_tensor *x = n->inputs[0];
     int64_t axis = *(const int64_t *)n->ctx, r = x->rank;
     if (axis < -r || axis > r)
-        return pq_err_set(err, PQ_ERR_INVALID, "axis %" PRId64 " is outside [%" PRId64
-                          ", %" PRId64 "]", axis, -r, r);
+        return pq_err_set(err, PQ_ERR_INVALID,
+                          "axis %" PRId64 " is outside [%" PRId64 ", %" PRId64 "]", axis, -r, r);
     if (axis < 0) axis += r;
     int64_t dims[2] = {1, 1};
     for (int64_t i = 0; i < r; i++) dims[i < axis ? 0 : 1] *= x->dims[i];
-    return pq__alias_output(n, 0, 0, 2, dims, err);
+    return pq__shape_alias_output(n, 0, 0, 2, dims, err);
 }
 
 /* ------------------------------------------------------------------ Squeeze, Unsqueeze */
@@ -214,15 +218,15 @@ static pq_status squeeze(pq_exec_node *n, const int_list *axes, pq_err *err)
     } else {
         for (int64_t k = 0; k < axes->n; k++) {
             int ax;
-            PQ_TRY(pq__norm_axis(axes->v[k], x->rank, "axis", &ax, err));
-            PQ_CHECK(x->dims[ax] == 1, PQ_ERR_INVALID,
-                     "cannot squeeze axis %d of size %" PRId64, ax, x->dims[ax]);
+            PQ_TRY(pq__shape_norm_axis(axes->v[k], x->rank, "axis", &ax, err));
+            PQ_CHECK(x->dims[ax] == 1, PQ_ERR_INVALID, "cannot squeeze axis %d of size %" PRId64,
+                     ax, x->dims[ax]);
             drop[ax] = 1;
         }
     }
     for (int i = 0; i < x->rank; i++)
         if (!drop[i]) dims[r++] = x->dims[i];
-    PQ_TRY(pq__alias_output(n, 0, 0, r, dims, err));
+    PQ_TRY(pq__shape_alias_output(n, 0, 0, r, dims, err));
 fail:
     return st;
 }
@@ -252,12 +256,12 @@ static pq_status unsqueeze(pq_exec_node *n, const int_list *axes, pq_err *err)
     /* ONNX Unsqueeze: axes index the output, negative ones count from its end. */
     for (int64_t k = 0; k < axes->n; k++) {
         int ax;
-        PQ_TRY(pq__norm_axis(axes->v[k], (int)r, "axis", &ax, err));
+        PQ_TRY(pq__shape_norm_axis(axes->v[k], (int)r, "axis", &ax, err));
         PQ_CHECK(!ins[ax], PQ_ERR_INVALID, "axis %" PRId64 " is repeated", axes->v[k]);
         ins[ax] = 1;
     }
     for (int64_t i = 0, j = 0; i < r; i++) dims[i] = ins[i] ? 1 : x->dims[j++];
-    PQ_TRY(pq__alias_output(n, 0, 0, (int)r, dims, err));
+    PQ_TRY(pq__shape_alias_output(n, 0, 0, (int)r, dims, err));
 fail:
     return st;
 }
@@ -282,7 +286,7 @@ static pq_status run_identity(pq_exec_node *n, pq_err *err)
 }
 
 typedef struct dropout_ctx {
-    float ratio;     /* Dropout-7/10 attribute */
+    float ratio; /* Dropout-7/10 attribute */
     int64_t seed;
     int has_seed;
 } dropout_ctx;
@@ -309,9 +313,7 @@ static pq_status dropout_mask_ones(pq_exec_node *n, pq_dtype dt, pq_err *err)
     pq_status st = pq_node_output(n, 1, dt, x->rank, x->dims, 1, &m, err);
     if (st != PQ_OK) return st;
     switch (dt) {
-    case PQ_DTYPE_BOOL:
-        memset(m->data, 1, m->nbytes);
-        break;
+    case PQ_DTYPE_BOOL: memset(m->data, 1, m->nbytes); break;
     case PQ_DTYPE_FLOAT32:
         for (int64_t i = 0; i < m->numel; i++) PQ_DATA(m, float)[i] = 1.0f;
         break;
@@ -322,8 +324,7 @@ static pq_status dropout_mask_ones(pq_exec_node *n, pq_dtype dt, pq_err *err)
         for (int64_t i = 0; i < m->numel; i++) PQ_DATA(m, uint16_t)[i] = 0x3c00;
         break;
     default:
-        return pq_err_set(err, PQ_ERR_UNSUPPORTED, "dtype %s is not supported",
-                          pq_dtype_name(dt));
+        return pq_err_set(err, PQ_ERR_UNSUPPORTED, "dtype %s is not supported", pq_dtype_name(dt));
     }
     return PQ_OK;
 }
@@ -399,8 +400,8 @@ static pq_status prepare_constant(pq_exec_node *n, pq_err *err)
     const pq_op *op = n->op;
     pq_tensor *t = NULL;
     const pq_attr *a = NULL;
-    static const char *const names[] = {"value",        "value_float",  "value_floats",
-                                        "value_int",    "value_ints",   "value_string",
+    static const char *const names[] = {"value",         "value_float", "value_floats",
+                                        "value_int",     "value_ints",  "value_string",
                                         "value_strings", "sparse_value"};
     int which = -1;
     for (int k = 0; k < (int)(sizeof names / sizeof *names); k++) {
@@ -485,7 +486,8 @@ static pq_status prepare_constant_of_shape(pq_exec_node *n, pq_err *err)
     if (v) {
         PQ_CHECK(v->numel == 1, PQ_ERR_INVALID, "value must hold one element, not %" PRId64,
                  v->numel);
-        PQ_CHECK(v->dtype != PQ_DTYPE_STRING, PQ_ERR_UNSUPPORTED, "string values are not supported");
+        PQ_CHECK(v->dtype != PQ_DTYPE_STRING, PQ_ERR_UNSUPPORTED,
+                 "string values are not supported");
         PQ_TRY(pq_tensor_clone(v, &t, err));
     } else {
         /* ONNX ConstantOfShape-9: float32 zero when value is absent. */
@@ -502,9 +504,7 @@ fail:
 static void fill_elements(void *dst, const void *val, size_t esz, int64_t numel)
 {
     switch (esz) {
-    case 1:
-        memset(dst, *(const uint8_t *)val, (size_t)numel);
-        break;
+    case 1: memset(dst, *(const uint8_t *)val, (size_t)numel); break;
     case 2: {
         uint16_t v, *restrict d = dst;
         memcpy(&v, val, 2);
@@ -534,7 +534,7 @@ static pq_status run_constant_of_shape(pq_exec_node *n, pq_err *err)
     const pq_tensor *v = n->ctx;
     int64_t dims[PQ_MAX_RANK], nd = 0;
     pq_tensor *y = NULL;
-    PQ_TRY(pq__read_ints(n->inputs[0], "shape", dims, PQ_MAX_RANK, &nd, err));
+    PQ_TRY(pq__shape_read_ints(n->inputs[0], "shape", dims, PQ_MAX_RANK, &nd, err));
     PQ_TRY(pq_node_output(n, 0, v->dtype, (int)nd, dims, 1, &y, err));
     fill_elements(y->data, v->data, pq_dtype_size(v->dtype), y->numel);
 fail:
@@ -561,8 +561,8 @@ static pq_status run_range(pq_exec_node *n, pq_err *err)
                  "range (%g, %g, %g) is invalid", s, l, d);
         /* ONNX Range: number_of_elements = max(ceil((limit - start) / delta), 0), computed
          * in the input type. */
-        double q = dt == PQ_DTYPE_FLOAT32 ? (double)(((float)l - (float)s) / (float)d)
-                                          : (l - s) / d;
+        double q =
+            dt == PQ_DTYPE_FLOAT32 ? (double)(((float)l - (float)s) / (float)d) : (l - s) / d;
         q = ceil(q);
         count = q > 0 ? (int64_t)q : 0;
         PQ_TRY(pq_node_output(n, 0, dt, 1, &count, 1, &y, err));
@@ -605,11 +605,11 @@ static pq_status run_transpose(pq_exec_node *n, pq_err *err)
     int seen[PQ_MAX_RANK] = {0};
     int r = x->rank;
     if (perm->present) {
-        PQ_CHECK(perm->n == r, PQ_ERR_INVALID, "perm has %" PRId64 " entries for rank %d",
-                 perm->n, r);
+        PQ_CHECK(perm->n == r, PQ_ERR_INVALID, "perm has %" PRId64 " entries for rank %d", perm->n,
+                 r);
         for (int i = 0; i < r; i++) {
             int ax;
-            PQ_TRY(pq__norm_axis(perm->v[i], r, "perm entry", &ax, err));
+            PQ_TRY(pq__shape_norm_axis(perm->v[i], r, "perm entry", &ax, err));
             PQ_CHECK(!seen[ax], PQ_ERR_INVALID, "perm repeats axis %d", ax);
             seen[ax] = 1;
             p[i] = ax;
@@ -617,12 +617,12 @@ static pq_status run_transpose(pq_exec_node *n, pq_err *err)
     } else {
         for (int i = 0; i < r; i++) p[i] = r - 1 - i; /* default: reverse the dimensions */
     }
-    pq__strides(r, x->dims, istr);
+    pq__shape_strides(r, x->dims, istr);
     for (int i = 0; i < r; i++) {
         dims[i] = x->dims[p[i]];
         sstr[i] = istr[p[i]];
     }
-    PQ_TRY(pq__move_output(n, 0, x, 0, sstr, r, dims, err));
+    PQ_TRY(pq__shape_move_output(n, 0, x, 0, sstr, r, dims, err));
 fail:
     return st;
 }
@@ -644,20 +644,19 @@ static pq_status run_expand(pq_exec_node *n, pq_err *err)
     const pq_tensor *x = n->inputs[0];
     int64_t shp[PQ_MAX_RANK], ns = 0, dims[PQ_MAX_RANK], istr[PQ_MAX_RANK], sstr[PQ_MAX_RANK];
     char a[128], b[128];
-    PQ_TRY(pq__read_ints(n->inputs[1], "shape", shp, PQ_MAX_RANK, &ns, err));
+    PQ_TRY(pq__shape_read_ints(n->inputs[1], "shape", shp, PQ_MAX_RANK, &ns, err));
     int r = (int)(ns > x->rank ? ns : x->rank);
-    pq__strides(x->rank, x->dims, istr);
+    pq__shape_strides(x->rank, x->dims, istr);
     /* ONNX Expand: numpy-style bidirectional broadcast of the input shape and `shape`. */
     for (int i = 0; i < r; i++) {
         int xi = i - (r - x->rank), si = i - (r - (int)ns);
         int64_t xd = xi >= 0 ? x->dims[xi] : 1, sd = si >= 0 ? shp[si] : 1;
-        PQ_CHECK(xd == sd || xd == 1 || sd == 1, PQ_ERR_INVALID,
-                 "cannot broadcast %s to shape %s", pq_tensor_describe(x, a, sizeof a),
-                 pq_shape_str((int)ns, shp, b, sizeof b));
+        PQ_CHECK(xd == sd || xd == 1 || sd == 1, PQ_ERR_INVALID, "cannot broadcast %s to shape %s",
+                 pq_tensor_describe(x, a, sizeof a), pq_shape_str((int)ns, shp, b, sizeof b));
         dims[i] = xd == 1 ? sd : xd;
         sstr[i] = (xi >= 0 && xd != 1) ? istr[xi] : 0;
     }
-    PQ_TRY(pq__move_output(n, 0, x, 0, sstr, r, dims, err));
+    PQ_TRY(pq__shape_move_output(n, 0, x, 0, sstr, r, dims, err));
 fail:
     return st;
 }
@@ -670,7 +669,7 @@ static pq_status run_tile(pq_exec_node *n, pq_err *err)
     int64_t rep[PQ_MAX_RANK], nr = 0, dims[PQ_MAX_RANK], istr[PQ_MAX_RANK], ostr[PQ_MAX_RANK];
     int64_t bd[PQ_MOVE_MAX_RANK], bs[PQ_MOVE_MAX_RANK], bo[PQ_MOVE_MAX_RANK];
     int r = x->rank;
-    PQ_TRY(pq__read_ints(n->inputs[1], "repeats", rep, PQ_MAX_RANK, &nr, err));
+    PQ_TRY(pq__shape_read_ints(n->inputs[1], "repeats", rep, PQ_MAX_RANK, &nr, err));
     PQ_CHECK(nr == r, PQ_ERR_INVALID, "repeats has %" PRId64 " values for rank %d", nr, r);
     for (int i = 0; i < r; i++) {
         PQ_CHECK(rep[i] >= 0, PQ_ERR_INVALID, "repeats[%d] = %" PRId64 " is negative", i, rep[i]);
@@ -678,8 +677,8 @@ static pq_status run_tile(pq_exec_node *n, pq_err *err)
     }
     PQ_TRY(pq_node_output(n, 0, x->dtype, r, dims, 1, &y, err));
     if (y->numel == 0) goto fail;
-    pq__strides(r, x->dims, istr);
-    pq__strides(r, dims, ostr);
+    pq__shape_strides(r, x->dims, istr);
+    pq__shape_strides(r, dims, ostr);
     /* Output index i * d + j along each axis: a (repeat, dim) pair of loops where the
      * repeat reads stride 0 and writes stride d * out_stride. */
     for (int i = 0; i < r; i++) {
@@ -690,9 +689,9 @@ static pq_status run_tile(pq_exec_node *n, pq_err *err)
         bs[2 * i + 1] = istr[i];
         bo[2 * i + 1] = ostr[i];
     }
-    pq__strings_clear(y);
-    pq__strided_copy(y->data, bo, x->data, bs, 2 * r, bd, pq_dtype_size(x->dtype));
-    PQ_TRY(pq__strings_own(y, err));
+    pq__shape_strings_clear(y);
+    pq__shape_strided_copy(y->data, bo, x->data, bs, 2 * r, bd, pq_dtype_size(x->dtype));
+    PQ_TRY(pq__shape_strings_own(y, err));
 fail:
     return st;
 }
@@ -710,7 +709,7 @@ static pq_status run_concat(pq_exec_node *n, pq_err *err)
     for (int i = 0; i < n->n_inputs && !x0; i++) x0 = n->inputs[i];
     PQ_CHECK(x0, PQ_ERR_INVALID, "has no inputs");
     PQ_CHECK(x0->rank > 0, PQ_ERR_INVALID, "cannot concatenate scalars");
-    PQ_TRY(pq__norm_axis(*(const int64_t *)n->ctx, x0->rank, "axis", &ax, err));
+    PQ_TRY(pq__shape_norm_axis(*(const int64_t *)n->ctx, x0->rank, "axis", &ax, err));
     memcpy(dims, x0->dims, sizeof dims);
     dims[ax] = 0;
     for (int k = 0; k < n->n_inputs; k++) {
@@ -718,9 +717,10 @@ static pq_status run_concat(pq_exec_node *n, pq_err *err)
         if (!x) continue;
         int ok = x->dtype == x0->dtype && x->rank == x0->rank;
         for (int i = 0; ok && i < x->rank; i++) ok = i == ax || x->dims[i] == x0->dims[i];
-        PQ_CHECK(ok, PQ_ERR_INVALID, "input %d %s does not match input 0 %s along axes other "
-                 "than %d", k, pq_tensor_describe(x, a, sizeof a),
-                 pq_tensor_describe(x0, b, sizeof b), ax);
+        PQ_CHECK(ok, PQ_ERR_INVALID,
+                 "input %d %s does not match input 0 %s along axes other "
+                 "than %d",
+                 k, pq_tensor_describe(x, a, sizeof a), pq_tensor_describe(x0, b, sizeof b), ax);
         dims[ax] += x->dims[ax];
     }
     PQ_TRY(pq_node_output(n, 0, x0->dtype, x0->rank, dims, 1, &y, err));
@@ -729,7 +729,7 @@ static pq_status run_concat(pq_exec_node *n, pq_err *err)
     int64_t outer = 1, inner = 1;
     for (int i = 0; i < ax; i++) outer *= dims[i];
     for (int i = ax + 1; i < x0->rank; i++) inner *= dims[i];
-    pq__strings_clear(y);
+    pq__shape_strings_clear(y);
     char *dst = y->data;
     size_t row = (size_t)(dims[ax] * inner) * esz, off = 0;
     for (int k = 0; k < n->n_inputs; k++) {
@@ -742,7 +742,7 @@ static pq_status run_concat(pq_exec_node *n, pq_err *err)
             memcpy(dst + (size_t)o * row + off, src + (size_t)o * chunk, chunk);
         off += chunk;
     }
-    PQ_TRY(pq__strings_own(y, err));
+    PQ_TRY(pq__shape_strings_own(y, err));
 fail:
     return st;
 }
@@ -788,36 +788,38 @@ static pq_status run_split(pq_exec_node *n, pq_err *err)
     int64_t *buf = NULL;
     int64_t istr[PQ_MAX_RANK], dims[PQ_MAX_RANK];
     int ax = 0;
-    PQ_TRY(pq__norm_axis(c->axis, x->rank, "axis", &ax, err));
+    PQ_TRY(pq__shape_norm_axis(c->axis, x->rank, "axis", &ax, err));
     if (ts) {
         buf = pq_malloc((size_t)(ts->numel + 1) * sizeof *buf);
         PQ_CHECK(buf, PQ_ERR_NOMEM, "out of memory reading split");
-        PQ_TRY(pq__read_ints(ts, "split", buf, ts->numel, &n_split, err));
+        PQ_TRY(pq__shape_read_ints(ts, "split", buf, ts->numel, &n_split, err));
         split = buf;
     }
     int64_t dim = x->dims[ax], no = n->n_outputs;
     if (n_split) {
-        PQ_CHECK(n_split == no, PQ_ERR_INVALID, "split has %" PRId64 " values for %" PRId64
-                 " outputs", n_split, no);
+        PQ_CHECK(n_split == no, PQ_ERR_INVALID,
+                 "split has %" PRId64 " values for %" PRId64 " outputs", n_split, no);
         int64_t sum = 0;
         for (int64_t k = 0; k < n_split; k++) {
             PQ_CHECK(split[k] >= 0, PQ_ERR_INVALID, "split[%" PRId64 "] is negative", k);
             sum += split[k];
         }
-        PQ_CHECK(sum == dim, PQ_ERR_INVALID, "split sums to %" PRId64 ", axis %d has %" PRId64,
-                 sum, ax, dim);
+        PQ_CHECK(sum == dim, PQ_ERR_INVALID, "split sums to %" PRId64 ", axis %d has %" PRId64, sum,
+                 ax, dim);
     } else {
-        PQ_CHECK(dim % no == 0, PQ_ERR_INVALID, "axis %d of size %" PRId64 " does not split "
-                 "into %" PRId64 " equal parts", ax, dim, no);
+        PQ_CHECK(dim % no == 0, PQ_ERR_INVALID,
+                 "axis %d of size %" PRId64 " does not split "
+                 "into %" PRId64 " equal parts",
+                 ax, dim, no);
     }
-    pq__strides(x->rank, x->dims, istr);
+    pq__shape_strides(x->rank, x->dims, istr);
     memcpy(dims, x->dims, sizeof dims);
     int64_t start = 0;
     for (int64_t k = 0; k < no; k++) {
         int64_t len = n_split ? split[k] : dim / no;
         dims[ax] = len;
         if (n->op->outputs[k])
-            PQ_TRY(pq__move_output(n, (int)k, x, start * istr[ax], istr, x->rank, dims, err));
+            PQ_TRY(pq__shape_move_output(n, (int)k, x, start * istr[ax], istr, x->rank, dims, err));
         start += len;
     }
 fail:
@@ -843,13 +845,13 @@ static pq_status slice(pq_exec_node *n, const int_list *starts, const int_list *
              "axes has %" PRId64 " values, starts %" PRId64, axes->n, starts->n);
     PQ_CHECK(!steps->present || steps->n == starts->n, PQ_ERR_INVALID,
              "steps has %" PRId64 " values, starts %" PRId64, steps->n, starts->n);
-    pq__strides(r, x->dims, istr);
+    pq__shape_strides(r, x->dims, istr);
     memcpy(dims, x->dims, sizeof dims);
     memcpy(sstr, istr, sizeof sstr);
     for (int64_t k = 0; k < starts->n; k++) {
         int ax;
         if (axes->present)
-            PQ_TRY(pq__norm_axis(axes->v[k], r, "axis", &ax, err));
+            PQ_TRY(pq__shape_norm_axis(axes->v[k], r, "axis", &ax, err));
         else
             PQ_CHECK(k < r, PQ_ERR_INVALID, "%" PRId64 " starts for rank %d", starts->n, r);
         if (!axes->present) ax = (int)k;
@@ -873,7 +875,7 @@ static pq_status slice(pq_exec_node *n, const int_list *starts, const int_list *
         if (cnt > 0) offset += s * istr[ax];
         sstr[ax] = istr[ax] * step;
     }
-    PQ_TRY(pq__move_output(n, 0, x, offset, sstr, r, dims, err));
+    PQ_TRY(pq__shape_move_output(n, 0, x, offset, sstr, r, dims, err));
 fail:
     return st;
 }

@@ -30,11 +30,11 @@ static int is_intlike(pq_dtype dt)
 static void load_i64(const void *src, pq_dtype dt, int64_t n, int64_t *restrict out)
 {
     switch (dt) {
-#define L(DT, T)                                                            \
-    case DT: {                                                              \
-        const T *restrict s = src;                                          \
-        for (int64_t i = 0; i < n; i++) out[i] = (int64_t)s[i];             \
-        break;                                                              \
+#define L(DT, T)                                                                                   \
+    case DT: {                                                                                     \
+        const T *restrict s = src;                                                                 \
+        for (int64_t i = 0; i < n; i++) out[i] = (int64_t)s[i];                                    \
+        break;                                                                                     \
     }
         L(PQ_DTYPE_INT8, int8_t)
         L(PQ_DTYPE_UINT8, uint8_t)
@@ -46,19 +46,18 @@ static void load_i64(const void *src, pq_dtype dt, int64_t n, int64_t *restrict 
         L(PQ_DTYPE_INT64, int64_t)
         L(PQ_DTYPE_UINT64, uint64_t)
 #undef L
-    default:
-        break;
+    default: break;
     }
 }
 
 static void store_i64(const int64_t *restrict in, int64_t n, void *dst, pq_dtype dt)
 {
     switch (dt) {
-#define S(DT, T)                                                            \
-    case DT: {                                                              \
-        T *restrict d = dst;                                                \
-        for (int64_t i = 0; i < n; i++) d[i] = (T)(uint64_t)in[i];          \
-        break;                                                              \
+#define S(DT, T)                                                                                   \
+    case DT: {                                                                                     \
+        T *restrict d = dst;                                                                       \
+        for (int64_t i = 0; i < n; i++) d[i] = (T)(uint64_t)in[i];                                 \
+        break;                                                                                     \
     }
         S(PQ_DTYPE_INT8, int8_t)
         S(PQ_DTYPE_UINT8, uint8_t)
@@ -74,19 +73,18 @@ static void store_i64(const int64_t *restrict in, int64_t n, void *dst, pq_dtype
         for (int64_t i = 0; i < n; i++) d[i] = in[i] != 0;
         break;
     }
-    default:
-        break;
+    default: break;
     }
 }
 
 static void load_f64(const void *src, pq_dtype dt, int64_t n, double *restrict out)
 {
     switch (dt) {
-#define L(DT, T)                                                            \
-    case DT: {                                                              \
-        const T *restrict s = src;                                          \
-        for (int64_t i = 0; i < n; i++) out[i] = (double)s[i];              \
-        break;                                                              \
+#define L(DT, T)                                                                                   \
+    case DT: {                                                                                     \
+        const T *restrict s = src;                                                                 \
+        for (int64_t i = 0; i < n; i++) out[i] = (double)s[i];                                     \
+        break;                                                                                     \
     }
         L(PQ_DTYPE_INT8, int8_t)
         L(PQ_DTYPE_UINT8, uint8_t)
@@ -110,8 +108,7 @@ static void load_f64(const void *src, pq_dtype dt, int64_t n, double *restrict o
         for (int64_t i = 0; i < n; i++) out[i] = pq_bf16_to_f32(s[i]);
         break;
     }
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -133,9 +130,7 @@ static void store_f64(const double *restrict in, int64_t n, void *dst, pq_dtype 
         for (int64_t i = 0; i < n; i++) d[i] = (float)in[i];
         break;
     }
-    case PQ_DTYPE_FLOAT64:
-        memcpy(dst, in, (size_t)n * sizeof *in);
-        break;
+    case PQ_DTYPE_FLOAT64: memcpy(dst, in, (size_t)n * sizeof *in); break;
     case PQ_DTYPE_FLOAT16: {
         uint16_t *restrict d = dst;
         for (int64_t i = 0; i < n; i++) d[i] = pq_f32_to_f16((float)in[i]);
@@ -250,18 +245,13 @@ static void format_float(double v, int kind, char *out, size_t cap)
     snprintf(out, cap, "%s", tmp);
 }
 
-static pq_status to_strings(const void *src, pq_dtype sdt, char **dst, int64_t numel,
-                            pq_err *err)
+static pq_status to_strings(const void *src, pq_dtype sdt, char **dst, int64_t numel, pq_err *err)
 {
     char buf[128];
     for (int64_t i = 0; i < numel; i++) {
         switch (sdt) {
-        case PQ_DTYPE_FLOAT32:
-            format_float(((const float *)src)[i], 1, buf, sizeof buf);
-            break;
-        case PQ_DTYPE_FLOAT64:
-            format_float(((const double *)src)[i], 0, buf, sizeof buf);
-            break;
+        case PQ_DTYPE_FLOAT32: format_float(((const float *)src)[i], 1, buf, sizeof buf); break;
+        case PQ_DTYPE_FLOAT64: format_float(((const double *)src)[i], 0, buf, sizeof buf); break;
         case PQ_DTYPE_FLOAT16:
             format_float(pq_f16_to_f32(((const uint16_t *)src)[i]), 2, buf, sizeof buf);
             break;
@@ -294,14 +284,13 @@ static pq_status parse_number(const char *s, int64_t i, double *out, pq_err *err
     double v = strtod(s, &end);
     while (end && (*end == ' ' || *end == '\t' || *end == '\n')) end++;
     if (end == s || (end && *end))
-        return pq_err_set(err, PQ_ERR_INVALID, "cannot cast string element %" PRId64
-                          " (\"%.64s\") to a number", i, s);
+        return pq_err_set(err, PQ_ERR_INVALID,
+                          "cannot cast string element %" PRId64 " (\"%.64s\") to a number", i, s);
     *out = v;
     return PQ_OK;
 }
 
-static pq_status from_strings(char *const *src, void *dst, pq_dtype ddt, int64_t numel,
-                              pq_err *err)
+static pq_status from_strings(char *const *src, void *dst, pq_dtype ddt, int64_t numel, pq_err *err)
 {
     size_t esz = pq_dtype_size(ddt);
     for (int64_t i = 0; i < numel; i++) {
@@ -328,8 +317,8 @@ static pq_status from_strings(char *const *src, void *dst, pq_dtype ddt, int64_t
 
 /* ------------------------------------------------------------------ entry points */
 
-pq_status pq__cast_elements(const void *src, pq_dtype sdt, void *dst, pq_dtype ddt,
-                            int64_t numel, pq_err *err)
+pq_status pq__shape_cast_elements(const void *src, pq_dtype sdt, void *dst, pq_dtype ddt,
+                                  int64_t numel, pq_err *err)
 {
     if (sdt == PQ_DTYPE_STRING && ddt == PQ_DTYPE_STRING) {
         char *const *s = src;
@@ -357,10 +346,6 @@ pq_status pq__cast_elements(const void *src, pq_dtype sdt, void *dst, pq_dtype d
             int64_t buf[BLOCK];
             load_i64(s, sdt, m, buf);
             store_i64(buf, m, d, ddt);
-        } else if (sdt == PQ_DTYPE_UINT64 && is_intlike(ddt)) {
-            int64_t buf[BLOCK];
-            load_i64(s, sdt, m, buf);
-            store_i64(buf, m, d, ddt);
         } else {
             double buf[BLOCK];
             load_f64(s, sdt, m, buf);
@@ -385,8 +370,8 @@ static pq_status cast_to(pq_exec_node *n, pq_dtype to, pq_err *err)
         return pq_node_set_output(n, 0, pq_tensor_retain(x), err);
     pq_status st = pq_node_output(n, 0, to, x->rank, x->dims, 1, &y, err);
     if (st != PQ_OK) return st;
-    pq__strings_clear(y);
-    return pq__cast_elements(x->data, x->dtype, y->data, to, x->numel, err);
+    pq__shape_strings_clear(y);
+    return pq__shape_cast_elements(x->data, x->dtype, y->data, to, x->numel, err);
 }
 
 /* ctx of Cast: the target dtype as an intptr. */

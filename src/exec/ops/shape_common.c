@@ -4,16 +4,17 @@
 #include <inttypes.h>
 #include <string.h>
 
-pq_status pq__read_ints(const pq_tensor *t, const char *what, int64_t *out, int64_t cap,
-                        int64_t *n, pq_err *err)
+pq_status pq__shape_read_ints(const pq_tensor *t, const char *what, int64_t *out, int64_t cap,
+                              int64_t *n, pq_err *err)
 {
     *n = 0;
     if (t->dtype != PQ_DTYPE_INT64 && t->dtype != PQ_DTYPE_INT32)
         return pq_err_set(err, PQ_ERR_INVALID, "%s has dtype %s, expected int64 or int32", what,
                           pq_dtype_name(t->dtype));
     if (t->numel > cap)
-        return pq_err_set(err, PQ_ERR_INVALID, "%s has %" PRId64 " values, at most %" PRId64
-                          " are allowed", what, t->numel, cap);
+        return pq_err_set(err, PQ_ERR_INVALID,
+                          "%s has %" PRId64 " values, at most %" PRId64 " are allowed", what,
+                          t->numel, cap);
     if (t->dtype == PQ_DTYPE_INT64)
         memcpy(out, t->data, (size_t)t->numel * sizeof *out);
     else
@@ -22,7 +23,7 @@ pq_status pq__read_ints(const pq_tensor *t, const char *what, int64_t *out, int6
     return PQ_OK;
 }
 
-pq_status pq__norm_axis(int64_t axis, int rank, const char *what, int *out, pq_err *err)
+pq_status pq__shape_norm_axis(int64_t axis, int rank, const char *what, int *out, pq_err *err)
 {
     if (axis < -rank || axis >= rank)
         return pq_err_set(err, PQ_ERR_INVALID, "%s %" PRId64 " is outside [%d, %d)", what, axis,
@@ -31,7 +32,7 @@ pq_status pq__norm_axis(int64_t axis, int rank, const char *what, int *out, pq_e
     return PQ_OK;
 }
 
-void pq__strides(int rank, const int64_t *dims, int64_t *strides)
+void pq__shape_strides(int rank, const int64_t *dims, int64_t *strides)
 {
     int64_t s = 1;
     for (int i = rank - 1; i >= 0; i--) {
@@ -84,8 +85,8 @@ static inline void copy_run(char *dst, int64_t ds, const char *src, int64_t ss, 
 /* dst[i * dr + j] = src[i + j * sc] for an r x c block, in tiles so that both sides stay
  * in cache (the batched 2-D transpose behind NCHW <-> NHWC). */
 #define TILE 32
-static void transpose_2d(char *dst, int64_t dr, const char *src, int64_t sc, int64_t r,
-                         int64_t c, size_t esz)
+static void transpose_2d(char *dst, int64_t dr, const char *src, int64_t sc, int64_t r, int64_t c,
+                         size_t esz)
 {
     for (int64_t i0 = 0; i0 < r; i0 += TILE) {
         int64_t i1 = i0 + TILE < r ? i0 + TILE : r;
@@ -98,8 +99,8 @@ static void transpose_2d(char *dst, int64_t dr, const char *src, int64_t sc, int
     }
 }
 
-void pq__strided_copy(void *dst, const int64_t *dst_strides, const void *src,
-                      const int64_t *src_strides, int rank, const int64_t *dims, size_t esz)
+void pq__shape_strided_copy(void *dst, const int64_t *dst_strides, const void *src,
+                            const int64_t *src_strides, int rank, const int64_t *dims, size_t esz)
 {
     int64_t d[PQ_MOVE_MAX_RANK], ds[PQ_MOVE_MAX_RANK], ss[PQ_MOVE_MAX_RANK];
     int r = 0;
@@ -131,21 +132,41 @@ void pq__strided_copy(void *dst, const int64_t *dst_strides, const void *src,
         memcpy(dst, src, esz);
         return;
     }
-    /* A tiled transpose of the two innermost dims when the source is contiguous along the
-     * second-innermost and the destination along the innermost. */
-    int tiled = r >= 2 && ds[r - 1] == 1 && ss[r - 1] != 1 && ss[r - 2] == 1 &&
-                d[r - 1] >= 8 && d[r - 2] >= 8;
-    int inner_dims = tiled ? 2 : 1;
-    int ro = r - inner_dims;
-    int64_t outer = 1;
-    for (int i = 0; i < ro; i++) outer *= d[i];
-    int64_t per = tiled ? d[r - 1] * d[r - 2] : d[r - 1];
-    int64_t nchunks = outer;
-    if (nchunks > 256) nchunks = 256;
     char *dbase = dst;
     const char *sbase = src;
+    int64_t total = 1;
+    for (int i = 0; i < r; i++) total *= d[i];
 
-#pragma omp parallel for schedule(static) if (outer * per > (1 << 16) && outer > 1)
+    /* A tiled transpose of the two innermost dims when the source is contiguous along the
+     * second-innermost and the destination along the innermost (NCHW <-> NHWC). The work
+     * units are (outer index, block of TILE rows) so that a single image parallelises. */
+    if (r >= 2 && ds[r - 1] == 1 && ss[r - 1] != 1 && ss[r - 2] == 1 && d[r - 1] >= 8 &&
+        d[r - 2] >= 8) {
+        int ro = r - 2;
+        int64_t outer = 1, rows = d[r - 2], nrb = (rows + TILE - 1) / TILE;
+        for (int i = 0; i < ro; i++) outer *= d[i];
+#pragma omp parallel for schedule(static) if (total > (1 << 16))
+        for (int64_t u = 0; u < outer * nrb; u++) {
+            int64_t o = u / nrb, rb = u % nrb, doff = 0, soff = 0, rem = o;
+            for (int i = ro - 1; i >= 0; i--) {
+                int64_t id = rem % d[i];
+                rem /= d[i];
+                doff += id * ds[i];
+                soff += id * ss[i];
+            }
+            int64_t r0 = rb * TILE, nr = rows - r0 < TILE ? rows - r0 : TILE;
+            transpose_2d(dbase + (doff + r0 * ds[r - 2]) * (int64_t)esz, ds[r - 2],
+                         sbase + (soff + r0) * (int64_t)esz, ss[r - 1], nr, d[r - 1], esz);
+        }
+        return;
+    }
+
+    /* Otherwise runs along the innermost dim, outer indices walked by an odometer in
+     * chunks (one decomposition per chunk). */
+    int ro = r - 1;
+    int64_t outer = total / d[r - 1];
+    int64_t nchunks = outer < 256 ? outer : 256;
+#pragma omp parallel for schedule(static) if (total > (1 << 16) && outer > 1)
     for (int64_t c = 0; c < nchunks; c++) {
         int64_t o0 = outer * c / nchunks, o1 = outer * (c + 1) / nchunks;
         int64_t idx[PQ_MOVE_MAX_RANK];
@@ -157,12 +178,8 @@ void pq__strided_copy(void *dst, const int64_t *dst_strides, const void *src,
             soff += idx[i] * ss[i];
         }
         for (int64_t o = o0; o < o1; o++) {
-            char *dp = dbase + doff * (int64_t)esz;
-            const char *sp = sbase + soff * (int64_t)esz;
-            if (tiled)
-                transpose_2d(dp, ds[r - 2], sp, ss[r - 1], d[r - 2], d[r - 1], esz);
-            else
-                copy_run(dp, ds[r - 1], sp, ss[r - 1], d[r - 1], esz);
+            copy_run(dbase + doff * (int64_t)esz, ds[r - 1], sbase + soff * (int64_t)esz, ss[r - 1],
+                     d[r - 1], esz);
             for (int i = ro - 1; i >= 0; i--) { /* odometer */
                 doff += ds[i];
                 soff += ss[i];
@@ -177,7 +194,7 @@ void pq__strided_copy(void *dst, const int64_t *dst_strides, const void *src,
 
 /* ------------------------------------------------------------------ strings */
 
-void pq__strings_clear(pq_tensor *t)
+void pq__shape_strings_clear(pq_tensor *t)
 {
     if (t->dtype != PQ_DTYPE_STRING) return;
     char **s = t->data;
@@ -187,7 +204,7 @@ void pq__strings_clear(pq_tensor *t)
     }
 }
 
-pq_status pq__strings_own(pq_tensor *t, pq_err *err)
+pq_status pq__shape_strings_own(pq_tensor *t, pq_err *err)
 {
     if (t->dtype != PQ_DTYPE_STRING) return PQ_OK;
     char **s = t->data;
@@ -202,9 +219,9 @@ pq_status pq__strings_own(pq_tensor *t, pq_err *err)
     return PQ_OK;
 }
 
-pq_status pq__move_output(pq_exec_node *n, int idx, const pq_tensor *src, int64_t src_offset,
-                          const int64_t *src_strides, int rank, const int64_t *dims,
-                          pq_err *err)
+pq_status pq__shape_move_output(pq_exec_node *n, int idx, const pq_tensor *src, int64_t src_offset,
+                                const int64_t *src_strides, int rank, const int64_t *dims,
+                                pq_err *err)
 {
     pq_tensor *out = NULL;
     int64_t dst_strides[PQ_MOVE_MAX_RANK];
@@ -212,15 +229,16 @@ pq_status pq__move_output(pq_exec_node *n, int idx, const pq_tensor *src, int64_
     if (st != PQ_OK) return st;
     if (out->numel == 0) return PQ_OK;
     size_t esz = pq_dtype_size(src->dtype);
-    pq__strings_clear(out);
-    pq__strides(rank, dims, dst_strides);
-    pq__strided_copy(out->data, dst_strides, (const char *)src->data + src_offset * (int64_t)esz,
-                     src_strides, rank, dims, esz);
-    return pq__strings_own(out, err);
+    pq__shape_strings_clear(out);
+    pq__shape_strides(rank, dims, dst_strides);
+    pq__shape_strided_copy(out->data, dst_strides,
+                           (const char *)src->data + src_offset * (int64_t)esz, src_strides, rank,
+                           dims, esz);
+    return pq__shape_strings_own(out, err);
 }
 
-pq_status pq__alias_output(pq_exec_node *n, int in_idx, int out_idx, int rank,
-                           const int64_t *dims, pq_err *err)
+pq_status pq__shape_alias_output(pq_exec_node *n, int in_idx, int out_idx, int rank,
+                                 const int64_t *dims, pq_err *err)
 {
     pq_tensor *in = n->inputs[in_idx], *v = NULL;
     int same = in->rank == rank;
