@@ -1,5 +1,5 @@
 /* pool.c - operator family: AveragePool MaxPool GlobalAveragePool GlobalMaxPool LpPool
- * GlobalLpPool.
+ * GlobalLpPool MaxUnpool.
  *
  * X is [N, C, D1..Dr] with r = 1..3 spatial axes (padded to 3 internally with unit axes).
  * Windows: output o along an axis covers input positions o * s - pb + j * d, j in [0, k);
@@ -629,6 +629,97 @@ fail:
     return st;
 }
 
+/* ------------------------------------------------------------------ MaxUnpool */
+
+typedef struct unpool_ctx {
+    int64_t n_kernel, kernel[PQ_MAX_RANK];
+    int64_t n_strides, strides[PQ_MAX_RANK];
+    int64_t n_pads, pads[2 * PQ_MAX_RANK];
+} unpool_ctx;
+
+static pq_status unpool_prepare(pq_exec_node *n, pq_err *err)
+{
+    pq_status st = PQ_OK;
+    unpool_ctx *c = pq_calloc(1, sizeof *c);
+    PQ_CHECK(c, PQ_ERR_NOMEM, "out of memory");
+    PQ_TRY(get_list(n->op, "kernel_shape", PQ_MAX_RANK, &c->n_kernel, c->kernel, err));
+    PQ_TRY(get_list(n->op, "strides", PQ_MAX_RANK, &c->n_strides, c->strides, err));
+    PQ_TRY(get_list(n->op, "pads", 2 * PQ_MAX_RANK, &c->n_pads, c->pads, err));
+    PQ_CHECK(c->n_kernel >= 1, PQ_ERR_INVALID, "attribute kernel_shape is required");
+    PQ_CHECK(!c->n_strides || c->n_strides == c->n_kernel, PQ_ERR_INVALID,
+             "strides has %lld values, kernel_shape %lld", (long long)c->n_strides,
+             (long long)c->n_kernel);
+    PQ_CHECK(!c->n_pads || c->n_pads == 2 * c->n_kernel, PQ_ERR_INVALID,
+             "pads has %lld values, expected %lld", (long long)c->n_pads,
+             (long long)(2 * c->n_kernel));
+    n->ctx = c;
+    return PQ_OK;
+fail:
+    pq_free(c);
+    return st;
+}
+
+/* ONNX MaxUnpool-9/11 (as the ONNX reference): X's values are scattered to the flat indices I
+ * of a zero tensor of the inferred shape (in - 1) * stride - pads + kernel, which is then
+ * placed at the origin of a zero tensor of output_shape when that input is given. */
+static pq_status run_maxunpool(pq_exec_node *n, pq_err *err)
+{
+    pq_status st = PQ_OK;
+    const unpool_ctx *c = n->ctx;
+    const pq_tensor *x = pq_node_input(n, 0), *ind = pq_node_input(n, 1);
+    const pq_tensor *oshape = pq_node_input(n, 2);
+    pq_tensor *y = NULL;
+    char b1[128], b2[128];
+    PQ_CHECK(x && ind, PQ_ERR_INVALID, "inputs X and I are required");
+    int r = (int)c->n_kernel;
+    PQ_CHECK(x->rank == r + 2, PQ_ERR_INVALID, "X %s must have rank %d",
+             pq_tensor_describe(x, b1, sizeof b1), r + 2);
+    PQ_CHECK(ind->dtype == PQ_DTYPE_INT64 && ind->numel == x->numel, PQ_ERR_INVALID,
+             "indices I %s must be int64 with the shape of X %s",
+             pq_tensor_describe(ind, b1, sizeof b1), pq_tensor_describe(x, b2, sizeof b2));
+    PQ_CHECK(x->dtype != PQ_DTYPE_STRING, PQ_ERR_UNSUPPORTED, "string X is not supported");
+    int64_t inf[PQ_MAX_RANK], yd[PQ_MAX_RANK];
+    inf[0] = x->dims[0];
+    inf[1] = x->dims[1];
+    for (int i = 0; i < r; i++) {
+        int64_t s = c->n_strides ? c->strides[i] : 1;
+        int64_t pads = c->n_pads ? c->pads[i] + c->pads[r + i] : 0;
+        inf[2 + i] = (x->dims[2 + i] - 1) * s - pads + c->kernel[i];
+        PQ_CHECK(inf[2 + i] >= 0, PQ_ERR_INVALID, "negative inferred size on axis %d", 2 + i);
+    }
+    memcpy(yd, inf, sizeof yd);
+    if (oshape) {
+        PQ_CHECK(oshape->dtype == PQ_DTYPE_INT64 && oshape->numel == x->rank, PQ_ERR_INVALID,
+                 "output_shape %s must be int64[%d]", pq_tensor_describe(oshape, b1, sizeof b1),
+                 x->rank);
+        for (int i = 0; i < x->rank; i++) {
+            yd[i] = PQ_DATA(oshape, int64_t)[i];
+            PQ_CHECK(yd[i] >= inf[i], PQ_ERR_INVALID,
+                     "output_shape[%d] = %lld is smaller than the inferred size %lld", i,
+                     (long long)yd[i], (long long)inf[i]);
+        }
+    }
+    PQ_TRY(pq_node_output(n, 0, x->dtype, x->rank, yd, 0, &y, err));
+    int64_t total = pq_shape_numel(x->rank, inf);
+    size_t es = pq_dtype_size(x->dtype);
+    const int64_t *iv = PQ_DATA(ind, int64_t);
+    for (int64_t i = 0; i < x->numel; i++) {
+        int64_t f = iv[i];
+        PQ_CHECK(f >= 0 && f < total, PQ_ERR_INVALID, "index %lld out of range [0, %lld)",
+                 (long long)f, (long long)total);
+        /* unravel f in the inferred shape, ravel in the output shape */
+        int64_t o = 0, mul = 1;
+        for (int a = x->rank - 1; a >= 0; a--) {
+            o += (f % inf[a]) * mul;
+            f /= inf[a];
+            mul *= yd[a];
+        }
+        memcpy((char *)y->data + (size_t)o * es, (const char *)x->data + (size_t)i * es, es);
+    }
+fail:
+    return st;
+}
+
 const pq_op_def pq_ops_pool[] = {
     {"", "MaxPool", 1, 1, 1, 1, 1, maxpool_prepare, run_pool, pool_release},
     {"", "MaxPool", 8, 1, 1, 1, 2, maxpool_prepare, run_pool, pool_release},
@@ -646,5 +737,7 @@ const pq_op_def pq_ops_pool[] = {
     {"", "GlobalMaxPool", 1, 1, 1, 1, 1, gmaxpool_prepare, run_gpool, pool_release},
     {"", "GlobalLpPool", 1, 1, 1, 1, 1, glppool_prepare, run_gpool, pool_release},
     {"", "GlobalLpPool", 2, 1, 1, 1, 1, glppool_prepare, run_gpool, pool_release},
+    {"", "MaxUnpool", 9, 2, 3, 1, 1, unpool_prepare, run_maxunpool, pool_release},
+    {"", "MaxUnpool", 11, 2, 3, 1, 1, unpool_prepare, run_maxunpool, pool_release},
     PQ_OP_DEF_END,
 };
