@@ -1,15 +1,81 @@
-/* main.c - the ppq-calib command line. */
+/* main.c - the ppq-calib command line: picks the subcommand, makes sure OpenBLAS runs its
+ * fastest kernels, reports errors and chooses the exit code. */
+#include "app.h"
 #include "pq_core.h"
 
+#include <cblas.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+void pq_app_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("ppq-calib: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static void usage(FILE *to)
+{
+    fprintf(to,
+            "usage: ppq-calib <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  inspect MODEL.onnx [--json]        model summary: inputs, outputs, opsets, operators\n"
+            "  exec MODEL.onnx --input NAME=FILE... [--output NAME...] --out-dir DIR [--pb]\n"
+            "                                     run a model on .npy/.pb inputs, write .npy outputs\n"
+            "\n"
+            "options:\n"
+            "  --help       this text\n"
+            "  --version    the version\n"
+            "\n"
+            "exit codes: 0 success, 1 bad input or failure, 2 usage error\n");
+}
+
+/* Debian's OpenBLAS picks its Haswell (AVX2) kernels on AVX-512 machines, which run sgemm at
+ * about half the speed of its SkylakeX kernels. The core type is read once when the library
+ * loads, so the only way to change it is to set OPENBLAS_CORETYPE and re-execute ourselves.
+ * PQ_NO_REEXEC=1 (or an explicit OPENBLAS_CORETYPE) turns this off. */
+static void select_blas_kernels(char **argv)
+{
+    if (getenv("OPENBLAS_CORETYPE") || getenv("PQ_NO_REEXEC")) return;
+    const char *core = openblas_get_corename();
+    if (!core || strcmp(core, "Haswell") != 0) return;
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
+        !__builtin_cpu_supports("avx512vl") || !__builtin_cpu_supports("avx512dq"))
+        return;
+    if (setenv("OPENBLAS_CORETYPE", "SkylakeX", 1) != 0) return;
+    execv("/proc/self/exe", argv);
+    /* If exec fails we simply go on with the kernels we have. */
+    unsetenv("OPENBLAS_CORETYPE");
+}
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "--version") == 0) {
-        printf("ppq-calib %s\n", PQ_VERSION_STRING);
-        return 0;
+    if (argc < 2) {
+        usage(stderr);
+        return PQ_EXIT_USAGE;
     }
-    fprintf(stderr, "usage: ppq-calib --version\n");
-    return 2;
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return PQ_EXIT_OK;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("ppq-calib %s\n", PQ_VERSION_STRING);
+        return PQ_EXIT_OK;
+    }
+    if (strcmp(cmd, "exec") == 0) {
+        select_blas_kernels(argv);
+        return pq_cmd_exec(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "inspect") == 0) return pq_cmd_inspect(argc - 1, argv + 1);
+    pq_app_error("unknown command '%s' (see ppq-calib --help)", cmd);
+    return PQ_EXIT_USAGE;
 }

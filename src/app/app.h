@@ -1,0 +1,16 @@
+/* app.h - the ppq-calib subcommands. Each returns the process exit code:
+ * 0 success, 1 bad input or failure (message on stderr naming the file and place), 2 usage. */
+#ifndef PQ_APP_H
+#define PQ_APP_H
+
+#define PQ_EXIT_OK 0
+#define PQ_EXIT_FAIL 1
+#define PQ_EXIT_USAGE 2
+
+int pq_cmd_exec(int argc, char **argv);
+int pq_cmd_inspect(int argc, char **argv);
+
+/* Prints "ppq-calib: <msg>" to stderr. */
+void pq_app_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif /* PQ_APP_H */
