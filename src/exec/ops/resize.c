@@ -13,7 +13,11 @@
 #include "resize_internal.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 /* ------------------------------------------------------------------ attributes */
 
@@ -286,13 +290,31 @@ static pq_status axis_tab_build(const rs_ctx *c, int64_t in_n, int64_t out_n, do
 
 /* ------------------------------------------------------------------ kernels */
 
-/* One separable pass over axis `t`: src is [outer, in_n, inner], dst [outer, out_n, inner]. */
+/* One separable pass over axis `t`: src is [outer, in_n, inner], dst [outer, out_n, inner].
+ * With inner 1 (the last axis) each output is a K-tap gather along the row; otherwise each
+ * output row blends K contiguous input rows (vectorised). */
 #define RS_DEFINE_PASS(T, NAME)                                                              \
     static void NAME(const T *restrict src, T *restrict dst, int64_t outer, int64_t inner,   \
                      const axis_tab *t, T extrap)                                            \
     {                                                                                        \
-        const int64_t in_n = t->in_n, out_n = t->out_n, rows = outer * out_n;                \
+        const int64_t in_n = t->in_n, out_n = t->out_n;                                      \
         const int k = t->k;                                                                  \
+        if (inner == 1) {                                                                    \
+            _Pragma("omp parallel for schedule(static) if (outer * out_n * k > 65536)")      \
+            for (int64_t o = 0; o < outer; o++) {                                            \
+                const T *restrict s = src + o * in_n;                                        \
+                T *restrict d = dst + o * out_n;                                             \
+                for (int64_t j = 0; j < out_n; j++) {                                        \
+                    const int64_t *ix = t->idx + j * k;                                      \
+                    const double *wd = t->w + j * k;                                         \
+                    T acc = (T)wd[0] * s[ix[0]];                                             \
+                    for (int q = 1; q < k; q++) acc += (T)wd[q] * s[ix[q]];                  \
+                    d[j] = (t->outside && t->outside[j]) ? extrap : acc;                     \
+                }                                                                            \
+            }                                                                                \
+            return;                                                                          \
+        }                                                                                    \
+        const int64_t rows = outer * out_n;                                                  \
         _Pragma("omp parallel for schedule(static) if (rows * inner * k > 65536)")           \
         for (int64_t r = 0; r < rows; r++) {                                                 \
             const int64_t o = r / out_n, j = r % out_n;                                      \
@@ -321,7 +343,177 @@ static pq_status axis_tab_build(const rs_ctx *c, int64_t in_n, int64_t out_n, do
 RS_DEFINE_PASS(float, pass_f32)
 RS_DEFINE_PASS(double, pass_f64)
 
-/* Nearest gather: out[..., j] = in[sum_a idx_a * stride_a], any element size. */
+/* Fused float32 2-D resize of the last two axes (linear or cubic). Work is split into
+ * (plane, band of output rows) tasks. Each task keeps a small cache of horizontally
+ * interpolated input rows (2K slots of out_w floats): source rows are monotonic in the
+ * output row, so upsampling reuses cached rows and every row is filtered once per band;
+ * each output row is then a K-tap blend of cached rows, contiguous and vectorised. Nothing
+ * plane-sized is written between the two directions. */
+typedef struct rs2d_plan {
+    int k;
+    int64_t in_h, in_w, out_h, out_w;
+    const axis_tab *th, *tw;
+    float *wx;        /* [k][out_w] horizontal weights, tap-major */
+    int64_t *ix;      /* [k][out_w] horizontal indices, tap-major */
+    float *slots;     /* [threads][2k][out_w] row cache */
+    int64_t n_threads;
+} rs2d_plan;
+
+/* Horizontal K-tap filter of one input row into c. */
+static void rs2d_filter_row(const rs2d_plan *p, const float *restrict row, float *restrict c,
+                            float extrap)
+{
+    const int64_t ow = p->out_w;
+    if (p->k == 2) {
+        const float *restrict w0 = p->wx, *restrict w1 = p->wx + ow;
+        const int64_t *restrict i0 = p->ix, *restrict i1 = p->ix + ow;
+        for (int64_t j = 0; j < ow; j++) c[j] = w0[j] * row[i0[j]] + w1[j] * row[i1[j]];
+    } else {
+        const float *restrict w0 = p->wx, *restrict w1 = p->wx + ow, *restrict w2 = p->wx + 2 * ow,
+                              *restrict w3 = p->wx + 3 * ow;
+        const int64_t *restrict i0 = p->ix, *restrict i1 = p->ix + ow, *restrict i2 = p->ix + 2 * ow,
+                                *restrict i3 = p->ix + 3 * ow;
+        for (int64_t j = 0; j < ow; j++)
+            c[j] = (w0[j] * row[i0[j]] + w1[j] * row[i1[j]]) +
+                   (w2[j] * row[i2[j]] + w3[j] * row[i3[j]]);
+    }
+    if (p->tw->outside)
+        for (int64_t j = 0; j < ow; j++)
+            if (p->tw->outside[j]) c[j] = extrap;
+}
+
+static void rs2d_task(const rs2d_plan *p, const float *src, float *dst, int64_t y0, int64_t y1,
+                      float *slots, float extrap)
+{
+    const int k = p->k;
+    const int64_t ow = p->out_w;
+    int64_t slot_row[8];
+    for (int q = 0; q < 2 * k; q++) slot_row[q] = -1;
+    for (int64_t oy = y0; oy < y1; oy++) {
+        float *restrict d = dst + oy * ow;
+        if (p->th->outside && p->th->outside[oy]) {
+            for (int64_t j = 0; j < ow; j++) d[j] = extrap;
+            continue;
+        }
+        const int64_t *iy = p->th->idx + oy * k;
+        const double *wy = p->th->w + oy * k;
+        const float *rows[4];
+        for (int q = 0; q < k; q++) {
+            int found = -1;
+            for (int sl = 0; sl < 2 * k && found < 0; sl++)
+                if (slot_row[sl] == iy[q]) found = sl;
+            if (found < 0) {
+                /* Evict the lowest row this output row does not use (rows only grow). */
+                int64_t best = INT64_MAX;
+                for (int sl = 0; sl < 2 * k; sl++) {
+                    int used = 0;
+                    for (int u = 0; u < k; u++) used |= slot_row[sl] == iy[u];
+                    if (!used && slot_row[sl] < best) {
+                        best = slot_row[sl];
+                        found = sl;
+                    }
+                }
+                slot_row[found] = iy[q];
+                rs2d_filter_row(p, src + iy[q] * p->in_w, slots + found * ow, extrap);
+            }
+            rows[q] = slots + found * ow;
+        }
+        if (k == 2) {
+            const float a0 = (float)wy[0], a1 = (float)wy[1];
+            const float *restrict r0 = rows[0], *restrict r1 = rows[1];
+            for (int64_t j = 0; j < ow; j++) d[j] = a0 * r0[j] + a1 * r1[j];
+        } else {
+            const float a0 = (float)wy[0], a1 = (float)wy[1], a2 = (float)wy[2], a3 = (float)wy[3];
+            const float *restrict r0 = rows[0], *restrict r1 = rows[1], *restrict r2 = rows[2],
+                                  *restrict r3 = rows[3];
+            for (int64_t j = 0; j < ow; j++)
+                d[j] = (a0 * r0[j] + a1 * r1[j]) + (a2 * r2[j] + a3 * r3[j]);
+        }
+    }
+}
+
+static pq_status resize2d_f32(pq_exec_node *n, const float *src, float *dst, int64_t planes,
+                              const axis_tab *th, const axis_tab *tw, float extrap, pq_err *err)
+{
+    rs2d_plan p;
+    memset(&p, 0, sizeof p);
+    p.k = th->k;
+    p.in_h = th->in_n;
+    p.in_w = tw->in_n;
+    p.out_h = th->out_n;
+    p.out_w = tw->out_n;
+    p.th = th;
+    p.tw = tw;
+#ifdef _OPENMP
+    p.n_threads = omp_get_max_threads();
+#else
+    p.n_threads = 1;
+#endif
+    const int64_t ow = p.out_w, k = p.k;
+    size_t bytes = (size_t)(k * ow) * (sizeof(float) + sizeof(int64_t)) +
+                   (size_t)(p.n_threads * 2 * k * ow) * sizeof(float) + 256;
+    unsigned char *ws = pq_node_workspace(n, bytes);
+    if (!ws) return pq_err_set(err, PQ_ERR_NOMEM, "out of memory (resize workspace)");
+    p.ix = (int64_t *)ws;
+    p.wx = (float *)(ws + (size_t)(k * ow) * sizeof(int64_t));
+    p.slots = p.wx + k * ow;
+    for (int64_t j = 0; j < ow; j++)
+        for (int64_t q = 0; q < k; q++) {
+            p.ix[q * ow + j] = tw->idx[j * k + q];
+            p.wx[q * ow + j] = (float)tw->w[j * k + q];
+        }
+    /* Enough tasks to balance the threads; bands of at least 8 rows. */
+    int64_t bands = (4 * p.n_threads + planes - 1) / planes;
+    if (bands > (p.out_h + 7) / 8) bands = (p.out_h + 7) / 8;
+    if (bands < 1) bands = 1;
+    const int64_t tasks = planes * bands, in_plane = p.in_h * p.in_w, out_plane = p.out_h * ow;
+    const rs2d_plan *pp = &p;
+#pragma omp parallel for schedule(dynamic, 1) if (tasks > 1 && planes * out_plane * k > 65536)
+    for (int64_t t = 0; t < tasks; t++) {
+        int64_t pl = t / bands, b = t % bands;
+        int64_t y0 = pp->out_h * b / bands, y1 = pp->out_h * (b + 1) / bands;
+#ifdef _OPENMP
+        int tid = omp_get_thread_num();
+#else
+        int tid = 0;
+#endif
+        rs2d_task(pp, src + pl * in_plane, dst + pl * out_plane, y0, y1,
+                  pp->slots + (int64_t)tid * 2 * k * ow, extrap);
+    }
+    return PQ_OK;
+}
+
+/* Nearest gather: out[..., j] = in[sum_a idx_a * stride_a], any element size. Rows of the
+ * last axis are walked plane by plane (the second-to-last axis in the inner loop) so the
+ * index decomposition happens once per plane. */
+static void gather_row(unsigned char *restrict d, const unsigned char *restrict sb, size_t esz,
+                       const axis_tab *tl, const unsigned char *extrap)
+{
+    const int64_t n = tl->out_n;
+    const int64_t *restrict ix = tl->idx;
+    switch (esz) {
+    case 4: {
+        for (int64_t j = 0; j < n; j++) memcpy(d + 4 * j, sb + 4 * ix[j], 4);
+        break;
+    }
+    case 8:
+        for (int64_t j = 0; j < n; j++) memcpy(d + 8 * j, sb + 8 * ix[j], 8);
+        break;
+    case 2:
+        for (int64_t j = 0; j < n; j++) memcpy(d + 2 * j, sb + 2 * ix[j], 2);
+        break;
+    case 1:
+        for (int64_t j = 0; j < n; j++) d[j] = sb[ix[j]];
+        break;
+    default:
+        for (int64_t j = 0; j < n; j++) memcpy(d + (size_t)j * esz, sb + (size_t)ix[j] * esz, esz);
+        break;
+    }
+    if (tl->outside)
+        for (int64_t j = 0; j < n; j++)
+            if (tl->outside[j]) memcpy(d + (size_t)j * esz, extrap, esz);
+}
+
 static void gather_nearest(const unsigned char *src, unsigned char *dst, size_t esz, int rank,
                            const int64_t *in_dims, const int64_t *out_dims, axis_tab *tabs,
                            const unsigned char *extrap)
@@ -332,50 +524,37 @@ static void gather_nearest(const unsigned char *src, unsigned char *dst, size_t 
         in_stride[a] = s;
         s *= in_dims[a];
     }
-    const int last = rank - 1;
-    const int64_t out_last = out_dims[last];
-    int64_t rows = 1;
-    for (int a = 0; a < last; a++) rows *= out_dims[a];
+    const int last = rank - 1, mid = rank - 2; /* mid < 0 for rank 1 */
+    const int64_t out_last = out_dims[last], out_mid = mid >= 0 ? out_dims[mid] : 1;
+    int64_t planes = 1;
+    for (int a = 0; a < mid; a++) planes *= out_dims[a];
     const axis_tab *tl = &tabs[last];
+    const size_t row_bytes = (size_t)out_last * esz;
 
-#pragma omp parallel for schedule(static) if (rows * out_last > 65536)
-    for (int64_t r = 0; r < rows; r++) {
-        int64_t rem = r, base = 0;
+#pragma omp parallel for schedule(static) if (planes * out_mid * out_last > 65536 && planes > 1)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        int64_t rem = pl, base = 0;
         int outside = 0;
-        for (int a = last - 1; a >= 0; a--) {
+        for (int a = mid - 1; a >= 0; a--) {
             int64_t j = rem % out_dims[a];
             rem /= out_dims[a];
             if (tabs[a].outside && tabs[a].outside[j]) outside = 1;
             base += tabs[a].idx[j] * in_stride[a];
         }
-        unsigned char *d = dst + (size_t)(r * out_last) * esz;
-        if (outside) {
-            for (int64_t j = 0; j < out_last; j++) memcpy(d + (size_t)j * esz, extrap, esz);
-            continue;
+        for (int64_t m = 0; m < out_mid; m++) {
+            unsigned char *d = dst + (size_t)(pl * out_mid + m) * row_bytes;
+            int64_t b = base;
+            int out_m = outside;
+            if (mid >= 0) {
+                b += tabs[mid].idx[m] * in_stride[mid];
+                if (tabs[mid].outside && tabs[mid].outside[m]) out_m = 1;
+            }
+            if (out_m) {
+                for (int64_t j = 0; j < out_last; j++) memcpy(d + (size_t)j * esz, extrap, esz);
+                continue;
+            }
+            gather_row(d, src + (size_t)b * esz, esz, tl, extrap);
         }
-        const unsigned char *sb = src + (size_t)base * esz;
-        const int64_t *ix = tl->idx;
-        switch (esz) {
-        case 4:
-            for (int64_t j = 0; j < out_last; j++) memcpy(d + 4 * j, sb + 4 * ix[j], 4);
-            break;
-        case 8:
-            for (int64_t j = 0; j < out_last; j++) memcpy(d + 8 * j, sb + 8 * ix[j], 8);
-            break;
-        case 2:
-            for (int64_t j = 0; j < out_last; j++) memcpy(d + 2 * j, sb + 2 * ix[j], 2);
-            break;
-        case 1:
-            for (int64_t j = 0; j < out_last; j++) d[j] = sb[ix[j]];
-            break;
-        default:
-            for (int64_t j = 0; j < out_last; j++)
-                memcpy(d + (size_t)j * esz, sb + (size_t)ix[j] * esz, esz);
-            break;
-        }
-        if (tl->outside)
-            for (int64_t j = 0; j < out_last; j++)
-                if (tl->outside[j]) memcpy(d + (size_t)j * esz, extrap, esz);
     }
 }
 
@@ -532,8 +711,23 @@ static pq_status run_resize(pq_exec_node *n, pq_err *err)
         goto done;
     }
 
-    /* Separable passes, last axis first; identity axes are skipped. */
     int is_f32 = x->dtype == PQ_DTYPE_FLOAT32, is_f64 = x->dtype == PQ_DTYPE_FLOAT64;
+    if (is_f32 && rank >= 2 && !tabs[rank - 1].identity && !tabs[rank - 2].identity) {
+        /* Only the last two axes resized (NCHW images): the fused 2-D kernel. */
+        int lead_identity = 1;
+        int64_t planes = 1;
+        for (int a = 0; a < rank - 2; a++) {
+            lead_identity &= tabs[a].identity;
+            planes *= x->dims[a];
+        }
+        if (lead_identity) {
+            PQ_TRY(resize2d_f32(n, x->data, y->data, planes, &tabs[rank - 2], &tabs[rank - 1],
+                                (float)c->extrapolation, err));
+            goto done;
+        }
+    }
+
+    /* Separable passes, last axis first; identity axes are skipped. */
     size_t tsz = is_f32 ? sizeof(float) : sizeof(double);
     int64_t cur[PQ_MAX_RANK], maxn = 0, n_pass = 0, pass_axes[PQ_MAX_RANK];
     memcpy(cur, x->dims, sizeof(int64_t) * (size_t)rank);
