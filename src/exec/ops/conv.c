@@ -672,25 +672,36 @@ fail:
                                g->P_out);                                                    \
             return PQ_OK;                                                                    \
         }                                                                                    \
-        T *cols = pq_node_workspace(n, (size_t)(MK * g->P_in) * sizeof(T));                  \
-        if (!cols)                                                                           \
-            return pq_err_set(err, PQ_ERR_NOMEM, "out of memory for a %lld x %lld column "   \
-                              "matrix", (long long)MK, (long long)g->P_in);                  \
-        fill_bias_##SFX(y, g->N, g->M, g->P_out, NULL);                                      \
-        for (int64_t b = 0; b < g->N; b++) {                                                 \
-            for (int64_t gr = 0; gr < g->G; gr++) {                                          \
-                gemm_##SFX(1, 0, MK, g->P_in, Cg, w + gr * Cg * MK, MK,                      \
-                           x + (b * g->C + gr * Cg) * g->P_in, g->P_in, (T)0, cols, g->P_in); \
-                col2im_##SFX(cols, Mg, g->r, g->out, g->in, g->k, g->s, g->d, g->pb,         \
-                             y + (b * g->M + gr * Mg) * g->P_out, threads);                  \
-            }                                                                                \
+        /* Items (image, group) run in parallel, each with its own column buffer and a      \
+         * single-threaded GEMM, when there are enough of them; otherwise one at a time with \
+         * a threaded GEMM and col2im. */                                                    \
+        const int64_t items = g->N * g->G;                                                   \
+        const int par = threads > 1 && items >= threads;                                     \
+        const int nbuf = par ? threads : 1;                                                  \
+        T *ws = pq_node_workspace(n, (size_t)(nbuf * MK * g->P_in) * sizeof(T));             \
+        if (!ws)                                                                             \
+            return pq_err_set(err, PQ_ERR_NOMEM, "out of memory for %d column matrices of "  \
+                              "%lld x %lld", nbuf, (long long)MK, (long long)g->P_in);       \
+        int blas_threads = openblas_get_num_threads();                                       \
+        if (par) openblas_set_num_threads(1);                                                \
+        _Pragma("omp parallel for num_threads(threads) schedule(dynamic, 1) if(par)")        \
+        for (int64_t it = 0; it < items; it++) {                                             \
+            int64_t b = it / g->G, gr = it % g->G;                                           \
+            T *cols = ws + (par ? (int64_t)thread_id() * MK * g->P_in : 0);                  \
+            T *yb = y + (b * g->M + gr * Mg) * g->P_out;                                     \
+            memset(yb, 0, (size_t)(Mg * g->P_out) * sizeof(T));                              \
+            gemm_##SFX(1, 0, MK, g->P_in, Cg, w + gr * Cg * MK, MK,                          \
+                       x + (b * g->C + gr * Cg) * g->P_in, g->P_in, (T)0, cols, g->P_in);    \
+            col2im_##SFX(cols, Mg, g->r, g->out, g->in, g->k, g->s, g->d, g->pb, yb,         \
+                         par ? 1 : threads);                                                 \
+            if (bias)                                                                        \
+                for (int64_t m = 0; m < Mg; m++) {                                           \
+                    T v = bias[gr * Mg + m], *p = yb + m * g->P_out;                         \
+                    _Pragma("omp simd")                                                      \
+                    for (int64_t q = 0; q < g->P_out; q++) p[q] += v;                        \
+                }                                                                            \
         }                                                                                    \
-        if (bias) {                                                                          \
-            for (int64_t i = 0; i < g->N * g->M; i++) {                                      \
-                T v = bias[i % g->M], *p = y + i * g->P_out;                                 \
-                for (int64_t q = 0; q < g->P_out; q++) p[q] += v;                            \
-            }                                                                                \
-        }                                                                                    \
+        if (par) openblas_set_num_threads(blas_threads);                                     \
         return PQ_OK;                                                                        \
     }
 DEFINE_CONVT(float, f32)
