@@ -11,15 +11,6 @@
 #include <math.h>
 #include <string.h>
 
-#ifdef _OPENMP
-#define PQ__PRAGMA(x) _Pragma(#x)
-#define PQ__SIMD_SUM(v) PQ__PRAGMA(omp simd reduction(+ : v))
-#define PQ__PARALLEL_FOR(cond) PQ__PRAGMA(omp parallel for schedule(static) if (cond))
-#else
-#define PQ__SIMD_SUM(v)
-#define PQ__PARALLEL_FOR(cond)
-#endif
-
 typedef struct norm_ctx {
     float epsilon;
     float momentum;          /* BatchNormalization */
@@ -187,11 +178,13 @@ static void affine(const staged *s, int64_t off, int64_t len, double m, double a
     if (s->dbl) {
         const double *restrict x = (const double *)s->xd + off;
         double *restrict y = (double *)s->yd + off;
+        PQ__SIMD
         for (int64_t i = 0; i < len; i++) y[i] = (x[i] - m) * a + b;
     } else {
         const float *restrict x = (const float *)s->xd + off;
         float *restrict y = (float *)s->yd + off;
         float mf = (float)m, af = (float)a, bf = (float)b;
+        PQ__SIMD
         for (int64_t i = 0; i < len; i++) y[i] = (x[i] - mf) * af + bf;
     }
 }
@@ -421,10 +414,13 @@ static pq_status expand_affine(const pq_tensor *t, const char *what, int r, cons
         moments_##SUF(x, 1, cols, cols, &m, &v);                                           \
         double inv = 1.0 / sqrt(v + eps);                                                  \
         T mt = (T)m, it = (T)inv;                                                          \
-        if (b)                                                                             \
+        if (b) {                                                                           \
+            PQ__SIMD                                                                       \
             for (int64_t i = 0; i < cols; i++) y[i] = (x[i] - mt) * it * w[i] + b[i];      \
-        else                                                                               \
+        } else {                                                                           \
+            PQ__SIMD                                                                       \
             for (int64_t i = 0; i < cols; i++) y[i] = (x[i] - mt) * it * w[i];             \
+        }                                                                                  \
         *mean_out = m;                                                                     \
         *inv_out = inv;                                                                    \
     }
@@ -583,10 +579,12 @@ fail:
                     const T *restrict xr = x + off;                                          \
                     if (pass == 0) {                                                         \
                         double *restrict a = acc + ob;                                       \
+                        PQ__SIMD                                                             \
                         for (int64_t i = 0; i < p->inner; i++) a[i] += (double)xr[i];        \
                     } else if (pass == 1) {                                                  \
                         double *restrict a = acc + ob;                                       \
                         const double *restrict m = mean + ob;                                \
+                        PQ__SIMD                                                             \
                         for (int64_t i = 0; i < p->inner; i++) {                             \
                             double d = (double)xr[i] - m[i];                                 \
                             a[i] += d * d;                                                   \
@@ -594,6 +592,7 @@ fail:
                     } else {                                                                 \
                         T *restrict yr = y + off;                                            \
                         const double *restrict m = mean + ob, *restrict dn = den + ob;       \
+                        PQ__SIMD                                                             \
                         for (int64_t i = 0; i < p->inner; i++)                               \
                             yr[i] = (T)(((double)xr[i] - m[i]) / dn[i]);                     \
                     }                                                                        \

@@ -28,36 +28,23 @@
 #include <math.h>
 #include <string.h>
 
-#ifdef _OPENMP
-#define Q_PRAGMA(x) _Pragma(#x)
-#define Q_PARALLEL_FOR(cond) Q_PRAGMA(omp parallel for schedule(static) if (cond))
+/* Round half to even, as the ONNX quantization operators require ("rounding to nearest
+ * ties to even", QuantizeLinear-10/13). For |v| <= 2^22, adding and subtracting 1.5 * 2^23
+ * rounds v to an integer in the current rounding direction, which is round-to-nearest-even
+ * (the C11 Annex F default; ppq-calib never changes it); larger magnitudes are integers
+ * already. Unlike rintf this vectorises. It needs float expressions evaluated in float
+ * (FLT_EVAL_METHOD 0, x86-64 SSE and AArch64), else we use nearbyint. */
+#if FLT_EVAL_METHOD == 0
+#define RHE_F32(v) (((v) + 0x1.8p23f) - 0x1.8p23f)
+#define RHE_F64(v) (((v) + 0x1.8p52) - 0x1.8p52)
 #else
-#define Q_PARALLEL_FOR(cond)
+#define RHE_F32(v) nearbyintf(v)
+#define RHE_F64(v) nearbyint(v)
 #endif
 
-/* Round half to even, as the ONNX quantization operators require. For |v| < 2^22, adding
- * and subtracting 1.5 * 2^23 rounds v to an integer in the current rounding direction,
- * which is round-to-nearest-even (the C11 Annex F default; ppq-calib never changes it);
- * larger magnitudes are integers already. Unlike rintf this vectorises; it needs float
- * expressions evaluated in float (FLT_EVAL_METHOD 0), else we fall back to nearbyint. */
 static inline float round_half_even_f32(float v)
 {
-#if FLT_EVAL_METHOD == 0
-    if (fabsf(v) < 0x1p22f) return (v + 0x1.8p23f) - 0x1.8p23f;
-    return v;
-#else
-    return nearbyintf(v);
-#endif
-}
-
-static inline double round_half_even_f64(double v)
-{
-#if FLT_EVAL_METHOD == 0
-    if (fabs(v) < 0x1p51) return (v + 0x1.8p52) - 0x1.8p52;
-    return v;
-#else
-    return nearbyint(v);
-#endif
+    return fabsf(v) <= 0x1p22f ? RHE_F32(v) : v;
 }
 
 typedef struct quant_ctx {
@@ -132,36 +119,36 @@ static pq_status quant_layout(const pq_exec_node *n, const pq_tensor *x, const p
 
 /* ================================================================== QuantizeLinear */
 
-/* Quantizes one run of float32 values with one scale and zero point into [lo, hi]. */
-#define DEF_QUANT_RUN(SUF, TX, TQ)                                                         \
-    static void quant_run_##SUF(const TX *restrict x, TQ *restrict y, int64_t len,         \
-                                float s, float zp, float lo, float hi)                     \
+/* Quantizes one run of values with one scale and zero point into [lo, hi]:
+ * y = saturate(round_half_even(x / s) + zp). x / s is first clamped to
+ * [lo - zp - 1, hi - zp + 1], which changes no result (rounding is monotone and anything
+ * beyond saturates) and keeps it in the magic-number rounding's range; NaN (all
+ * comparisons false) is then replaced by the zero point. Branch-free so that it
+ * vectorises. */
+#define DEF_QUANT_RUN(SUF, TX, TQ, TF, RHE)                                                \
+    static void quant_run_##SUF(const TX *restrict x, TQ *restrict y, int64_t len, TF s,   \
+                                TF zp, TF lo, TF hi)                                       \
     {                                                                                      \
+        const TF dlo = lo - zp - 1, dhi = hi - zp + 1;                                     \
+        PQ__SIMD                                                                           \
         for (int64_t i = 0; i < len; i++) {                                                \
-            float q = round_half_even_f32((float)x[i] / s) + zp;                          \
-            q = q < lo ? lo : q > hi ? hi : q;                                             \
-            y[i] = (TQ)(q == q ? q : zp);                                                  \
+            TF d = (TF)x[i] / s;                                                           \
+            TF c = d < dlo ? dlo : d;                                                      \
+            c = c > dhi ? dhi : c;                                                         \
+            TF q = RHE(c) + zp;                                                            \
+            q = q < lo ? lo : q;                                                           \
+            q = q > hi ? hi : q;                                                           \
+            q = d == d ? q : zp;                                                           \
+            y[i] = (TQ)(int32_t)q;                                                         \
         }                                                                                  \
     }
 
-DEF_QUANT_RUN(f32_u8, float, uint8_t)
-DEF_QUANT_RUN(f32_i8, float, int8_t)
-DEF_QUANT_RUN(i32_u8, int32_t, uint8_t)
-DEF_QUANT_RUN(i32_i8, int32_t, int8_t)
-
-static void quant_run_f64(const double *restrict x, pq_dtype qt, void *y, int64_t len, double s,
-                          double zp, double lo, double hi)
-{
-    for (int64_t i = 0; i < len; i++) {
-        double q = round_half_even_f64(x[i] / s) + zp;
-        q = q < lo ? lo : q > hi ? hi : q;
-        if (q != q) q = zp;
-        if (qt == PQ_DTYPE_UINT8)
-            ((uint8_t *)y)[i] = (uint8_t)q;
-        else
-            ((int8_t *)y)[i] = (int8_t)q;
-    }
-}
+DEF_QUANT_RUN(f32_u8, float, uint8_t, float, RHE_F32)
+DEF_QUANT_RUN(f32_i8, float, int8_t, float, RHE_F32)
+DEF_QUANT_RUN(i32_u8, int32_t, uint8_t, float, RHE_F32)
+DEF_QUANT_RUN(i32_i8, int32_t, int8_t, float, RHE_F32)
+DEF_QUANT_RUN(f64_u8, double, uint8_t, double, RHE_F64)
+DEF_QUANT_RUN(f64_i8, double, int8_t, double, RHE_F64)
 
 static pq_status run_quantize(pq_exec_node *n, pq_err *err)
 {
@@ -193,14 +180,18 @@ static pq_status run_quantize(pq_exec_node *n, pq_err *err)
     }
     const float *sd = scale->data;
     int64_t blocks = L.outer * L.ch;
-    Q_PARALLEL_FOR(x->numel >= PQ__PARALLEL_MIN_WORK && blocks > 1)
+    PQ__PARALLEL_FOR(x->numel >= PQ__PARALLEL_MIN_WORK && blocks > 1)
     for (int64_t b = 0; b < blocks; b++) {
         int64_t ch = b % L.ch, off = b * L.inner;
         float s = sd[ch];
         float z = zp ? (float)pq_tensor_get_i64(zp, ch) : 0.0f;
         if (xt == PQ_DTYPE_FLOAT64) {
-            quant_run_f64((const double *)xd + off, qt, (char *)y->data + off, L.inner, s, z, lo,
-                          hi);
+            if (qt == PQ_DTYPE_UINT8)
+                quant_run_f64_u8((const double *)xd + off, PQ_DATA(y, uint8_t) + off, L.inner, s,
+                                 z, lo, hi);
+            else
+                quant_run_f64_i8((const double *)xd + off, PQ_DATA(y, int8_t) + off, L.inner, s,
+                                 z, lo, hi);
         } else if (xt == PQ_DTYPE_FLOAT32) {
             if (qt == PQ_DTYPE_UINT8)
                 quant_run_f32_u8((const float *)xd + off, PQ_DATA(y, uint8_t) + off, L.inner, s,
@@ -224,16 +215,19 @@ fail:
 
 /* ================================================================== DequantizeLinear */
 
-#define DEF_DEQUANT_RUN(SUF, TQ)                                                           \
+/* The subtraction is exact: in int32 for 8-bit data, in double for int32 data. */
+#define DEF_DEQUANT_RUN(SUF, TQ, TD)                                                       \
     static void dequant_run_##SUF(const TQ *restrict x, float *restrict y, int64_t len,    \
                                   float s, int64_t zp)                                     \
     {                                                                                      \
-        for (int64_t i = 0; i < len; i++) y[i] = (float)((int64_t)x[i] - zp) * s;          \
+        TD z = (TD)zp;                                                                     \
+        PQ__SIMD                                                                           \
+        for (int64_t i = 0; i < len; i++) y[i] = (float)((TD)x[i] - z) * s;                \
     }
 
-DEF_DEQUANT_RUN(u8, uint8_t)
-DEF_DEQUANT_RUN(i8, int8_t)
-DEF_DEQUANT_RUN(i32, int32_t)
+DEF_DEQUANT_RUN(u8, uint8_t, int32_t)
+DEF_DEQUANT_RUN(i8, int8_t, int32_t)
+DEF_DEQUANT_RUN(i32, int32_t, double)
 
 static pq_status run_dequantize(pq_exec_node *n, pq_err *err)
 {
@@ -254,7 +248,7 @@ static pq_status run_dequantize(pq_exec_node *n, pq_err *err)
     const float *sd = scale->data;
     float *yd = y->data;
     int64_t blocks = L.outer * L.ch;
-    Q_PARALLEL_FOR(x->numel >= PQ__PARALLEL_MIN_WORK && blocks > 1)
+    PQ__PARALLEL_FOR(x->numel >= PQ__PARALLEL_MIN_WORK && blocks > 1)
     for (int64_t b = 0; b < blocks; b++) {
         int64_t ch = b % L.ch, off = b * L.inner;
         int64_t z = zp ? pq_tensor_get_i64(zp, ch) : 0;
@@ -271,6 +265,41 @@ fail:
 
 /* ================================================================== DynamicQuantizeLinear */
 
+/* Folds the minimum and maximum of x[0..n) into *mn and *mx, leaving NaN out (every
+ * comparison with NaN is false). Eight independent lanes per block vectorise. */
+static void minmax_f32(const float *x, int64_t n, float *mn, float *mx)
+{
+    const int64_t blk = 8192;
+    float lo = *mn, hi = *mx;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) reduction(min : lo) reduction(max : hi) \
+    if (n >= PQ__PARALLEL_MIN_WORK)
+#endif
+    for (int64_t b = 0; b < (n + blk - 1) / blk; b++) {
+        int64_t i = b * blk, end = n - i < blk ? n : i + blk;
+        float l8[8], h8[8];
+        for (int j = 0; j < 8; j++) l8[j] = h8[j] = 0.0f;
+        for (; i + 8 <= end; i += 8) {
+            PQ__SIMD
+            for (int j = 0; j < 8; j++) {
+                float v = x[i + j];
+                l8[j] = v < l8[j] ? v : l8[j];
+                h8[j] = v > h8[j] ? v : h8[j];
+            }
+        }
+        for (; i < end; i++) {
+            lo = x[i] < lo ? x[i] : lo;
+            hi = x[i] > hi ? x[i] : hi;
+        }
+        for (int j = 0; j < 8; j++) {
+            lo = l8[j] < lo ? l8[j] : lo;
+            hi = h8[j] > hi ? h8[j] : hi;
+        }
+    }
+    *mn = lo;
+    *mx = hi;
+}
+
 static pq_status run_dynquant(pq_exec_node *n, pq_err *err)
 {
     pq_status st = PQ_OK;
@@ -282,18 +311,14 @@ static pq_status run_dynquant(pq_exec_node *n, pq_err *err)
              pq_dtype_name(x->dtype));
     const float *xd = x->data;
     float mn = 0.0f, mx = 0.0f; /* the range always includes 0 */
-    for (int64_t i = 0; i < x->numel; i++) {
-        float v = xd[i];
-        mn = v < mn ? v : mn; /* NaN compares false: left out */
-        mx = v > mx ? v : mx;
-    }
+    minmax_f32(xd, x->numel, &mn, &mx);
     float scale = mx == mn ? 1.0f : (mx - mn) / 255.0f;
     float zpf = 0.0f - mn / scale;
     zpf = zpf < 0.0f ? 0.0f : zpf > 255.0f ? 255.0f : zpf;
     float zp = round_half_even_f32(zpf);
 
     PQ_TRY(pq_node_output(n, 0, PQ_DTYPE_UINT8, x->rank, x->dims, 1, &y, err));
-    Q_PARALLEL_FOR(x->numel >= PQ__PARALLEL_MIN_WORK)
+    PQ__PARALLEL_FOR(x->numel >= PQ__PARALLEL_MIN_WORK)
     for (int64_t b = 0; b < (x->numel + 4095) / 4096; b++) {
         int64_t off = b * 4096, len = x->numel - off < 4096 ? x->numel - off : 4096;
         quant_run_f32_u8(xd + off, PQ_DATA(y, uint8_t) + off, len, scale, zp, 0.0f, 255.0f);

@@ -250,6 +250,7 @@ fail:
                 ACC_T *restrict ac_ = (acc);                                     \
                 for (int64_t l_ = 0; l_ < p->red_len; l_++) {                    \
                     const T *restrict q_ = pt_ + l_ * p->inner;                  \
+                    PQ__SIMD                                                     \
                     for (int64_t i_ = 0; i_ < ni; i_++) {                        \
                         ACC_T v = LOAD(q_[i_]);                                  \
                         ACC_T a = ac_[i_];                                       \
@@ -260,15 +261,47 @@ fail:
         }                                                                        \
     } while (0)
 
-/* Sums of a contiguous row: let the compiler reorder the additions (vectorise). */
 #ifdef _OPENMP
-#define RED_SIMD_SUM _Pragma("omp simd reduction(+:a)")
 #define RED_PARALLEL_FOR \
     _Pragma("omp parallel for num_threads(sp.threads) schedule(static) if (sp.threads > 1)")
 #else
-#define RED_SIMD_SUM
 #define RED_PARALLEL_FOR
 #endif
+
+/* RED_ACCUM for a self-combining EXPR (EXPR of two partial results is their combination:
+ * max, min, products, plain sums): a contiguous row is folded into 8 independent lanes that
+ * vectorise, then the lanes are combined. */
+#define RED_ACCUM_SC(T, ACC_T, LOAD, acc, INIT, EXPR)                            \
+    do {                                                                         \
+        if (ni == 1 && p->inner == 1) {                                          \
+            ACC_T a = (INIT);                                                    \
+            for (int64_t t_ = 0; t_ < p->n_rtab; t_++) {                         \
+                const T *restrict pt_ = base + p->rtab[t_];                      \
+                ACC_T la_[8];                                                    \
+                for (int j_ = 0; j_ < 8; j_++) la_[j_] = (INIT);                 \
+                int64_t l_ = 0;                                                  \
+                for (; l_ + 8 <= p->red_len; l_ += 8) {                          \
+                    PQ__SIMD                                                     \
+                    for (int j_ = 0; j_ < 8; j_++) {                             \
+                        ACC_T v = LOAD(pt_[l_ + j_]);                            \
+                        ACC_T a = la_[j_];                                       \
+                        la_[j_] = (EXPR);                                        \
+                    }                                                            \
+                }                                                                \
+                for (; l_ < p->red_len; l_++) {                                  \
+                    ACC_T v = LOAD(pt_[l_]);                                     \
+                    a = (EXPR);                                                  \
+                }                                                                \
+                for (int j_ = 0; j_ < 8; j_++) {                                 \
+                    ACC_T v = la_[j_];                                           \
+                    a = (EXPR);                                                  \
+                }                                                                \
+            }                                                                    \
+            (acc)[0] = a;                                                        \
+        } else {                                                                 \
+            RED_ACCUM(T, ACC_T, LOAD, acc, INIT, EXPR);                          \
+        }                                                                        \
+    } while (0)
 
 #define RED_SUM_ACCUM(T, LOAD, acc, TERM)                                        \
     do {                                                                         \
@@ -276,7 +309,7 @@ fail:
             double a = 0.0;                                                      \
             for (int64_t t_ = 0; t_ < p->n_rtab; t_++) {                         \
                 const T *restrict pt_ = base + p->rtab[t_];                      \
-                RED_SIMD_SUM                                                     \
+                PQ__SIMD_SUM(a) /* a contiguous row: let the sum be reordered */ \
                 for (int64_t l_ = 0; l_ < p->red_len; l_++) {                    \
                     double v = LOAD(pt_[l_]);                                    \
                     a += (TERM);                                                 \
@@ -310,14 +343,14 @@ fail:
             RED_SUM_ACCUM(T, LOAD_F64, acc, fabs(v));                                   \
             break;                                                                      \
         case RED_PROD:                                                                  \
-            RED_ACCUM(T, double, LOAD_F64, acc, 1.0, a * v);                            \
+            RED_ACCUM_SC(T, double, LOAD_F64, acc, 1.0, a * v);                         \
             break;                                                                      \
         case RED_MAX: /* NaN propagates, as numpy's maximum */                          \
         case RED_LOGSUMEXP:                                                             \
-            RED_ACCUM(T, double, LOAD_F64, acc, -INFINITY, (v > a || v != v) ? v : a);  \
+            RED_ACCUM_SC(T, double, LOAD_F64, acc, -INFINITY, (v > a || v != v) ? v : a); \
             break;                                                                      \
         case RED_MIN:                                                                   \
-            RED_ACCUM(T, double, LOAD_F64, acc, INFINITY, (v < a || v != v) ? v : a);   \
+            RED_ACCUM_SC(T, double, LOAD_F64, acc, INFINITY, (v < a || v != v) ? v : a); \
             break;                                                                      \
         }                                                                               \
         if (op == RED_LOGSUMEXP) {                                                      \
@@ -327,6 +360,7 @@ fail:
             for (int64_t t = 0; t < p->n_rtab; t++)                                     \
                 for (int64_t l = 0; l < p->red_len; l++) {                              \
                     const T *q = base + p->rtab[t] + l * p->inner;                      \
+                    PQ__SIMD                                                            \
                     for (int64_t i = 0; i < ni; i++) s[i] += exp((double)q[i] - m[i]);  \
                 }                                                                       \
             for (int64_t i = 0; i < ni; i++)                                            \
@@ -359,7 +393,7 @@ static void reduce_block_int(const pq__reduce_plan *p, int op, int sgn, uint64_t
     switch (op) {
     case RED_SUM:
     case RED_MEAN:
-        RED_ACCUM(uint64_t, uint64_t, LOAD_U64, acc, 0, a + v);
+        RED_ACCUM_SC(uint64_t, uint64_t, LOAD_U64, acc, 0, a + v);
         break;
     case RED_SUMSQ:
     case RED_L2:
@@ -370,19 +404,19 @@ static void reduce_block_int(const pq__reduce_plan *p, int op, int sgn, uint64_t
                   a + ((sgn && (int64_t)v < 0) ? 0 - v : v));
         break;
     case RED_PROD:
-        RED_ACCUM(uint64_t, uint64_t, LOAD_U64, acc, 1, a * v);
+        RED_ACCUM_SC(uint64_t, uint64_t, LOAD_U64, acc, 1, a * v);
         break;
     case RED_MAX:
         if (sgn)
-            RED_ACCUM(uint64_t, uint64_t, LOAD_U64, acc, lo, (int64_t)v > (int64_t)a ? v : a);
+            RED_ACCUM_SC(uint64_t, uint64_t, LOAD_U64, acc, lo, (int64_t)v > (int64_t)a ? v : a);
         else
-            RED_ACCUM(uint64_t, uint64_t, LOAD_U64, acc, lo, v > a ? v : a);
+            RED_ACCUM_SC(uint64_t, uint64_t, LOAD_U64, acc, lo, v > a ? v : a);
         break;
     case RED_MIN:
         if (sgn)
-            RED_ACCUM(uint64_t, uint64_t, LOAD_U64, acc, hi, (int64_t)v < (int64_t)a ? v : a);
+            RED_ACCUM_SC(uint64_t, uint64_t, LOAD_U64, acc, hi, (int64_t)v < (int64_t)a ? v : a);
         else
-            RED_ACCUM(uint64_t, uint64_t, LOAD_U64, acc, hi, v < a ? v : a);
+            RED_ACCUM_SC(uint64_t, uint64_t, LOAD_U64, acc, hi, v < a ? v : a);
         break;
     default:
         break;
@@ -657,9 +691,11 @@ static pq_status make_keys(const pq_tensor *x, uint64_t nan_key, uint64_t **out,
     const uint64_t sb = UINT64_C(1) << 63;
     switch (x->dtype) {
     case PQ_DTYPE_FLOAT32:
+        PQ__PARALLEL_FOR(x->numel >= PQ__PARALLEL_MIN_WORK)
         for (int64_t i = 0; i < x->numel; i++) k[i] = float_key(((const float *)d)[i], nan_key);
         break;
     case PQ_DTYPE_FLOAT64:
+        PQ__PARALLEL_FOR(x->numel >= PQ__PARALLEL_MIN_WORK)
         for (int64_t i = 0; i < x->numel; i++) k[i] = float_key(((const double *)d)[i], nan_key);
         break;
     case PQ_DTYPE_FLOAT16:
@@ -753,14 +789,21 @@ static pq_status run_arg(pq_exec_node *n, pq_err *err)
     if (p.out_numel == 0) goto done;
     /* NaN wins both ArgMax and ArgMin, as in numpy. */
     PQ_TRY(make_keys(x, c->op == RED_MAX ? UINT64_MAX : 0, &keys, err));
-    best = pq_malloc((size_t)p.inner * sizeof *best);
-    bi = pq_malloc((size_t)p.inner * sizeof *bi);
+    int nt = 1;
+#ifdef _OPENMP
+    if (p.n_outer > 1 && x->numel >= PQ__PARALLEL_MIN_WORK) nt = omp_get_max_threads();
+#endif
+    best = pq_malloc((size_t)nt * (size_t)p.inner * sizeof *best);
+    bi = pq_malloc((size_t)nt * (size_t)p.inner * sizeof *bi);
     PQ_CHECK(best && bi, PQ_ERR_NOMEM, "out of memory in %s", n->def->name);
     /* A single reduced axis: n_rtab is 1 and the walker's red_len is its extent. */
-    for (int64_t o = 0; o < p.n_outer; o++)
+    PQ__PARALLEL_FOR(nt > 1)
+    for (int64_t o = 0; o < p.n_outer; o++) {
+        size_t w = (size_t)thread_id() * (size_t)p.inner;
         arg_block(&p, c->op == RED_MAX, c->select_last_index,
-                  keys + pq__reduce_outer_offset(&p, o), p.inner, best, bi,
+                  keys + pq__reduce_outer_offset(&p, o), p.inner, best + w, bi + w,
                   PQ_DATA(y, int64_t) + o * p.inner);
+    }
 done:
 fail:
     pq_free(keys);
@@ -801,16 +844,19 @@ fail:
                 int64_t l = rev ? len - 1 - s : s;                                          \
                 const T *restrict xr = x + (o * len + l) * inner;                           \
                 T *restrict yr = y + (o * len + l) * inner;                                 \
-                if (excl)                                                                   \
+                if (excl) {                                                                 \
+                    PQ__SIMD                                                                \
                     for (int64_t i = 0; i < inner; i++) {                                   \
                         yr[i] = (T)acc[i];                                                  \
                         acc[i] += (ACC_T)xr[i];                                             \
                     }                                                                       \
-                else                                                                        \
+                } else {                                                                    \
+                    PQ__SIMD                                                                \
                     for (int64_t i = 0; i < inner; i++) {                                   \
                         acc[i] += (ACC_T)xr[i];                                             \
                         yr[i] = (T)acc[i];                                                  \
                     }                                                                       \
+                }                                                                           \
             }                                                                               \
         }                                                                                   \
     }

@@ -65,6 +65,20 @@ pq_status pq__reduce_axes_mask(int rank, const int64_t *axes, int64_t n_axes, ui
 void pq__half_to_f32(const pq_tensor *x, float *dst);
 void pq__f32_to_half(const float *src, pq_tensor *y);
 
+/* OpenMP helpers shared by the family files. The project builds at -O2, where GCC only
+ * vectorises loops its "very cheap" cost model accepts; `omp simd` asks for the hot loops
+ * explicitly (and lets sums be reassociated). Without OpenMP they expand to nothing. */
+#ifdef _OPENMP
+#define PQ__PRAGMA(x) _Pragma(#x)
+#define PQ__SIMD PQ__PRAGMA(omp simd)
+#define PQ__SIMD_SUM(v) PQ__PRAGMA(omp simd reduction(+ : v))
+#define PQ__PARALLEL_FOR(cond) PQ__PRAGMA(omp parallel for schedule(static) if (cond))
+#else
+#define PQ__SIMD
+#define PQ__SIMD_SUM(v)
+#define PQ__PARALLEL_FOR(cond)
+#endif
+
 /* Whether a kernel loop over `work` elements is worth an OpenMP team. */
 #define PQ__PARALLEL_MIN_WORK ((int64_t)1 << 16)
 
