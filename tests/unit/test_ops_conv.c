@@ -179,6 +179,61 @@ PQ_TEST(conv_matches_reference_at_1_2_3_threads)
         for (int t = 1; t <= 3; t++) run_case(&cases[i], t);
 }
 
+/* Runs a two-input op on x and w; returns the status and leaves the message in err. */
+static pq_status run_pair(const char *type, pq_tensor *x, pq_tensor *w, int64_t group,
+                          pq_err *err)
+{
+    pq_graph *g = NULL;
+    pq_op *op = NULL;
+    pq_executor *ex = NULL;
+    pq_tensor *y = NULL;
+    pq_err e2 = {0};
+    const char *names[2] = {"X", "W"}, *req = "Y";
+    PQ_EXPECT_OK(pq_graph_create("pair", &g, &e2), &e2);
+    PQ_EXPECT_OK(pq_graph_set_opset(g, "", 13, &e2), &e2);
+    PQ_EXPECT_OK(pq_graph_create_op(g, type, "op", "", 0, &op, &e2), &e2);
+    for (int i = 0; i < 2; i++) {
+        pq_var *v = NULL;
+        PQ_EXPECT_OK(pq_graph_create_var(g, names[i], &v, &e2), &e2);
+        PQ_EXPECT_OK(pq_graph_mark_input(g, v, &e2), &e2);
+        PQ_EXPECT_OK(pq_graph_add_input(g, op, v, &e2), &e2);
+    }
+    pq_var *yv = NULL;
+    PQ_EXPECT_OK(pq_graph_create_var(g, "Y", &yv, &e2), &e2);
+    PQ_EXPECT_OK(pq_graph_mark_output(g, yv, &e2), &e2);
+    PQ_EXPECT_OK(pq_graph_add_output(g, op, yv, &e2), &e2);
+    if (group) PQ_EXPECT_OK(pq_op_set_int(op, "group", group, &e2), &e2);
+    pq_tensor *feeds[2] = {x, w};
+    pq_status st = pq_executor_create(g, NULL, &ex, err);
+    if (st == PQ_OK) st = pq_executor_run(ex, 2, names, feeds, 1, &req, &y, err);
+    pq_tensor_destroy(&y);
+    pq_executor_destroy(&ex);
+    pq_graph_destroy(&g);
+    return st;
+}
+
+PQ_TEST(bad_shapes_are_refused_with_a_message)
+{
+    pq_err err = {0};
+    pq_rng rng;
+    pq_rng_seed(&rng, 7);
+    int64_t xd[4] = {1, 3, 5, 5}, wd[4] = {4, 2, 3, 3}, w1[3] = {4, 3, 3};
+    pq_tensor *x = random_tensor(PQ_DTYPE_FLOAT32, 4, xd, &rng);
+    pq_tensor *w = random_tensor(PQ_DTYPE_FLOAT32, 4, wd, &rng);
+    pq_tensor *wr = random_tensor(PQ_DTYPE_FLOAT32, 3, w1, &rng);
+    PQ_EXPECT_EQ(run_pair("Conv", x, w, 0, &err), PQ_ERR_INVALID);
+    PQ_EXPECT_CONTAINS(err.msg, "does not fit");
+    PQ_EXPECT_EQ(run_pair("Conv", x, w, 2, &err), PQ_ERR_INVALID);
+    PQ_EXPECT_CONTAINS(err.msg, "not divisible by group");
+    PQ_EXPECT_EQ(run_pair("Conv", x, wr, 0, &err), PQ_ERR_INVALID);
+    PQ_EXPECT_CONTAINS(err.msg, "rank");
+    PQ_EXPECT_EQ(run_pair("MatMul", x, w, 0, &err), PQ_ERR_INVALID);
+    PQ_EXPECT_CONTAINS(err.msg, "do not multiply");
+    pq_tensor_destroy(&x);
+    pq_tensor_destroy(&w);
+    pq_tensor_destroy(&wr);
+}
+
 /* Runs one fixture directory with `threads` threads; compares like pq_node_test. */
 static void run_fixture(const char *dir, int threads)
 {

@@ -329,41 +329,35 @@ DEFINE_MM_LOOP(int64_t, i64)
 DEFINE_MM_LOOP(uint32_t, u32)
 DEFINE_MM_LOOP(uint64_t, u64)
 
-static void mm_sgemm(const mm_plan *p, const float *a, const float *b, float *y)
-{
-    if (p->a_flat) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)(p->batches * p->M),
-                    (blasint)p->N, (blasint)p->K, 1.0f, a, (blasint)p->K, b, (blasint)p->N,
-                    0.0f, y, (blasint)p->N);
-        return;
+/* Batched GEMM. One GEMM when A's batch folds into M; otherwise one per batch, the batches
+ * spread over `threads` threads with single-threaded BLAS when there are enough of them
+ * and they are small (large ones keep BLAS's own threading). */
+#define DEFINE_MM_BLAS(T, SFX, GEMM)                                                         \
+    static void mm_##SFX(const mm_plan *p, const T *a, const T *b, T *y, int threads)        \
+    {                                                                                        \
+        if (p->a_flat) {                                                                     \
+            GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)(p->batches * p->M),    \
+                 (blasint)p->N, (blasint)p->K, (T)1, a, (blasint)p->K, b, (blasint)p->N,     \
+                 (T)0, y, (blasint)p->N);                                                    \
+            return;                                                                          \
+        }                                                                                    \
+        const int par = threads > 1 && p->batches >= threads &&                              \
+                        p->M * p->N * p->K <= ((int64_t)1 << 24);                            \
+        int blas_threads = openblas_get_num_threads();                                       \
+        if (par) openblas_set_num_threads(1);                                                \
+        _Pragma("omp parallel for num_threads(threads) schedule(static) if(par)")            \
+        for (int64_t bi = 0; bi < p->batches; bi++) {                                        \
+            int64_t ao, bo;                                                                  \
+            mm_offsets(p, bi, &ao, &bo);                                                     \
+            GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)p->M, (blasint)p->N,    \
+                 (blasint)p->K, (T)1, a + ao * p->M * p->K, (blasint)p->K,                   \
+                 b + bo * p->K * p->N, (blasint)p->N, (T)0, y + bi * p->M * p->N,            \
+                 (blasint)p->N);                                                             \
+        }                                                                                    \
+        if (par) openblas_set_num_threads(blas_threads);                                     \
     }
-    for (int64_t bi = 0; bi < p->batches; bi++) {
-        int64_t ao, bo;
-        mm_offsets(p, bi, &ao, &bo);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)p->M, (blasint)p->N,
-                    (blasint)p->K, 1.0f, a + ao * p->M * p->K, (blasint)p->K,
-                    b + bo * p->K * p->N, (blasint)p->N, 0.0f, y + bi * p->M * p->N,
-                    (blasint)p->N);
-    }
-}
-
-static void mm_dgemm(const mm_plan *p, const double *a, const double *b, double *y)
-{
-    if (p->a_flat) {
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)(p->batches * p->M),
-                    (blasint)p->N, (blasint)p->K, 1.0, a, (blasint)p->K, b, (blasint)p->N, 0.0,
-                    y, (blasint)p->N);
-        return;
-    }
-    for (int64_t bi = 0; bi < p->batches; bi++) {
-        int64_t ao, bo;
-        mm_offsets(p, bi, &ao, &bo);
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)p->M, (blasint)p->N,
-                    (blasint)p->K, 1.0, a + ao * p->M * p->K, (blasint)p->K,
-                    b + bo * p->K * p->N, (blasint)p->N, 0.0, y + bi * p->M * p->N,
-                    (blasint)p->N);
-    }
-}
+DEFINE_MM_BLAS(float, sgemm, cblas_sgemm)
+DEFINE_MM_BLAS(double, dgemm, cblas_dgemm)
 
 static pq_status run_matmul(pq_exec_node *n, pq_err *err)
 {
@@ -372,6 +366,7 @@ static pq_status run_matmul(pq_exec_node *n, pq_err *err)
     pq_tensor *y = NULL;
     float *wa = NULL, *wb = NULL, *wy = NULL;
     mm_plan p;
+    int threads = pq_node_threads(n);
     PQ_CHECK(a && b, PQ_ERR_INVALID, "inputs A and B are required");
     PQ_CHECK(a->dtype == b->dtype, PQ_ERR_INVALID, "A is %s but B is %s",
              pq_dtype_name(a->dtype), pq_dtype_name(b->dtype));
@@ -385,10 +380,10 @@ static pq_status run_matmul(pq_exec_node *n, pq_err *err)
     }
     switch (a->dtype) {
     case PQ_DTYPE_FLOAT32:
-        mm_sgemm(&p, PQ_DATA(a, float), PQ_DATA(b, float), PQ_DATA(y, float));
+        mm_sgemm(&p, PQ_DATA(a, float), PQ_DATA(b, float), PQ_DATA(y, float), threads);
         break;
     case PQ_DTYPE_FLOAT64:
-        mm_dgemm(&p, PQ_DATA(a, double), PQ_DATA(b, double), PQ_DATA(y, double));
+        mm_dgemm(&p, PQ_DATA(a, double), PQ_DATA(b, double), PQ_DATA(y, double), threads);
         break;
     case PQ_DTYPE_FLOAT16:
     case PQ_DTYPE_BFLOAT16:
@@ -396,7 +391,7 @@ static pq_status run_matmul(pq_exec_node *n, pq_err *err)
         wb = widen_half(b);
         wy = pq_malloc((size_t)y->numel * sizeof *wy);
         PQ_CHECK(wa && wb && wy, PQ_ERR_NOMEM, "out of memory");
-        mm_sgemm(&p, wa, wb, wy);
+        mm_sgemm(&p, wa, wb, wy, threads);
         narrow_half(a->dtype, wy, y->numel, y->data);
         break;
     case PQ_DTYPE_INT32:
@@ -485,7 +480,7 @@ static pq_status mm_int_acc(const pq_tensor *a, const pq_tensor *azp, const pq_t
         PQ_TRY(check_blas_int(p->a_flat ? p->batches * p->M : p->M, "M", err));
         PQ_TRY(check_blas_int(p->N, "N", err));
         PQ_TRY(check_blas_int(p->K, "K", err));
-        mm_dgemm(p, ad, bd, yd);
+        mm_dgemm(p, ad, bd, yd, 1);
     }
     *acc = yd;
     yd = NULL;
