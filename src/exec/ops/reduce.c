@@ -509,10 +509,14 @@ static red_split split_work(const pq__reduce_plan *p)
     if (p->out_numel > 0 && p->out_numel * (p->n_red ? p->n_red : 1) >= PQ__PARALLEL_MIN_WORK)
         s.threads = omp_get_max_threads();
 #endif
+    /* At most 4096 accumulators per unit (32 KiB of doubles stay in cache), fewer when
+     * that is what it takes to give every thread work. */
     s.chunk = p->inner > 0 ? p->inner : 1;
+    if (s.chunk > 4096) s.chunk = 4096;
     if (s.threads > 1 && p->n_outer < 4 * (int64_t)s.threads && p->inner >= 1024) {
         int64_t c = (p->inner + 4 * (int64_t)s.threads - 1) / (4 * (int64_t)s.threads);
-        s.chunk = c < 256 ? 256 : c;
+        c = c < 256 ? 256 : c;
+        s.chunk = c < s.chunk ? c : s.chunk;
     }
     s.n_chunks = p->inner > 0 ? (p->inner + s.chunk - 1) / s.chunk : 0;
     s.units = p->n_outer * s.n_chunks;
