@@ -6,8 +6,9 @@
  * cblas_sgemm over the batch and applies the cell's elementwise update. Batches whose
  * sequence_lens entry is shorter stop updating (their Y rows are zero, Y_h/Y_c keep the
  * last valid state); the reverse direction starts each batch at its own last valid step.
- * Computation is in float32; float16 and float64 tensors are converted on the way in and
- * out.
+ * `clip` bounds every gate pre-activation (LSTM i, f, c, o; GRU z, r, h; RNN), not the
+ * LSTM cell state passed to h. Computation is in float32; float16 and float64 tensors are
+ * converted on the way in and out.
  */
 #include "../exec_internal.h"
 
@@ -486,8 +487,10 @@ static pq_status run_rnn(pq_exec_node *n, pq_err *err)
                         if (pd)
                             for (int64_t j = 0; j < H; j++) go[j] += pd[H + j] * cn[j];
                         act_apply(af, go, H, clip);
+                        /* clip bounds the gate pre-activations, not the cell state fed to
+                         * h (as onnxruntime; C_t itself is never clipped). */
                         memcpy(hc, cn, (size_t)H * sizeof(float));
-                        act_apply(ah, hc, H, clip);
+                        act_apply(ah, hc, H, 0.0f);
                         for (int64_t j = 0; j < H; j++) hn[j] = go[j] * hc[j];
                     }
                 }
