@@ -386,6 +386,18 @@ PQ_TEST(resize10_and_upsample)
     one_end(&s);
 }
 
+/* Output sizes are floor(dim * scale) with float32 arithmetic (as onnxruntime): 0.7f on 10
+ * gives 7 although 0.7f is slightly below 0.7. */
+PQ_TEST(resize_output_size_rounding)
+{
+    static const float scales[4] = {1.0f, 1.0f, 1.0f, 0.7f};
+    rs_case c = {PQ_DTYPE_FLOAT32, 4, {1, 1, 1, 10}, NULL, NULL, scales, NULL, "nearest", NULL,
+                 NULL, 0.0f, 0.0f, 0, {1, 1, 1, 7}};
+    pq_tensor *y = run_resize_case(&c, 1);
+    PQ_EXPECT(y && y->rank == 4 && y->dims[3] == 7);
+    pq_tensor_destroy(&y);
+}
+
 /* Naive half_pixel bilinear / round_prefer_floor nearest on [N, C, H, W]. */
 static double ref_bilinear(const float *x, int64_t h, int64_t w, int64_t oh, int64_t ow,
                            int64_t plane, int64_t oy, int64_t ox, int nearest)

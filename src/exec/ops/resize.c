@@ -680,17 +680,14 @@ static pq_status run_resize(pq_exec_node *n, pq_err *err)
         } else {
             PQ_CHECK(scales[a] > 0.0 && isfinite(scales[a]), PQ_ERR_INVALID,
                      "scales[%d] = %g must be positive", a, scales[a]);
-            /* ONNX Resize-13: floor(input_dimension * (roi_end - roi_start) * scale). */
-            double od = floor((double)x->dims[a] * (re - rs) * scales[a]);
+            /* ONNX Resize-13: floor(input_dimension * (roi_end - roi_start) * scale), in
+             * float32 as onnxruntime does, so that a scale of 0.7f on 10 gives 7, not 6. */
+            double od = floor((double)((float)x->dims[a] * (float)(re - rs) * (float)scales[a]));
             PQ_CHECK(od >= 0.0 && od < 9.0e15, PQ_ERR_INVALID, "output dim %d out of range", a);
             out_dims[a] = (int64_t)od;
         }
     }
     PQ_TRY(pq_node_output(n, 0, x->dtype, rank, out_dims, 1, &y, err));
-    for (int i = 1; i < n->n_outputs; i++) {
-        pq_tensor *dummy;
-        PQ_TRY(pq_node_output(n, i, x->dtype, 0, NULL, 0, &dummy, err));
-    }
     if (y->numel == 0) goto done;
     PQ_CHECK(x->numel > 0, PQ_ERR_INVALID, "cannot resize an empty tensor to a non-empty one");
     if (rank == 0) {
