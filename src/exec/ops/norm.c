@@ -508,7 +508,7 @@ static pq_status run_lrn(pq_exec_node *n, pq_err *err)
     pq_tensor *y = NULL;
     staged s = {0};
 
-    PQ_CHECK(x->rank >= 3, PQ_ERR_INVALID, "input has rank %d, expected (N, C, D1, ...)",
+    PQ_CHECK(x->rank >= 2, PQ_ERR_INVALID, "input has rank %d, expected (N, C, ...)",
              x->rank);
     int64_t N = x->dims[0], C = x->dims[1], S = 1;
     for (int d = 2; d < x->rank; d++) S *= x->dims[d];
