@@ -72,7 +72,12 @@ void *pq_node_workspace(pq_exec_node *n, size_t bytes)
 
 int pq_node_threads(const pq_exec_node *n)
 {
-    return n->ex->threads > 0 ? n->ex->threads : 1;
+    if (n->ex->threads > 0) return n->ex->threads;
+#ifdef _OPENMP
+    return omp_get_max_threads(); /* 0 = leave OpenMP as it is configured */
+#else
+    return 1;
+#endif
 }
 
 void pq_exec_set_threads(int threads)
@@ -313,8 +318,22 @@ static pq_status run_node(pq_executor *ex, int64_t k, run_state *rs, pq_err *err
     for (int i = 0; i < n->n_outputs; i++)
         PQ_CHECK(n->outputs[i] || ex->node_out[k][i] < 0, PQ_ERR_INTERNAL,
                  "kernel %s-%d produced no output %d", op->type, n->def->since_version, i);
-    if (ex->after)
+    if (ex->after) {
+        /* The after-hook may modify outputs in place (quantization simulation). An output
+         * that aliases another tensor (a view or a retained input, as Reshape or Identity
+         * return) is copied first so that the hook never writes into an input or a
+         * parameter. */
+        for (int i = 0; i < n->n_outputs; i++) {
+            pq_tensor *t = n->outputs[i];
+            if (t && (t->is_view || t->refcount > 1)) {
+                pq_tensor *copy = NULL;
+                PQ_TRY(pq_tensor_clone(t, &copy, err));
+                pq_tensor_destroy(&n->outputs[i]);
+                n->outputs[i] = copy;
+            }
+        }
         PQ_TRY(ex->after(op, n->n_inputs, n->inputs, n->n_outputs, n->outputs, ex->hook_user, err));
+    }
     for (int i = 0; i < n->n_outputs; i++) {
         int64_t vi = ex->node_out[k][i];
         if (vi < 0) {

@@ -90,8 +90,9 @@ const pq_op_def *const *pq_registry_builtins(int64_t *count);
 /* ------------------------------------------------------------------ executor */
 
 /* Hook called before (inputs may be replaced: set inputs[i] to a new tensor, the executor
- * destroys replaced ones after the op ran and never the originals) or after (outputs may be
- * modified in place) every operation. Returning an error stops the run; its message is
+ * destroys replaced ones after the op ran and never the originals; never write into an
+ * input) or after (outputs may be modified in place: the executor guarantees they alias no
+ * other tensor) every operation. Returning an error stops the run; its message is
  * prefixed with the node. */
 typedef pq_status (*pq_exec_hook)(const pq_op *op, int n_inputs, pq_tensor **inputs,
                                   int n_outputs, pq_tensor **outputs, void *user, pq_err *err);

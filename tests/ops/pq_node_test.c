@@ -283,7 +283,7 @@ static int survey(const char *root)
         int n = list_dir(dir, NULL, &names);
         int sp = 0, sf = 0, su = 0;
         for (int i = 0; i < n; i++) {
-            char path[4096], msg[2048] = "";
+            char path[8192], msg[2048] = "";
             snprintf(path, sizeof path, "%s/%s", dir, names[i]);
             result r = run_one(names[i], path, msg, sizeof msg);
             if (r == RES_PASS) sp++;

@@ -43,6 +43,13 @@ static pq_status run_negate(pq_exec_node *n, pq_err *err)
     return PQ_OK;
 }
 
+/* Alias: y is x itself (as Identity/Reshape return). */
+static pq_status run_alias(pq_exec_node *n, pq_err *err)
+{
+    return pq_node_set_output(n, 0, pq_tensor_retain(n->inputs[0]), err);
+}
+
+static const pq_op_def def_alias = {"test", "Alias", 1, 1, 1, 1, 1, NULL, run_alias, NULL};
 static const pq_op_def def_scale = {"test", "Scale", 1, 1, 1, 1, 1, NULL, run_scale, NULL};
 static const pq_op_def def_sum2 = {"test", "Sum2", 1, 2, 2, 1, 1, NULL, run_sum2, NULL};
 static const pq_op_def def_scale_neg = {"test", "Scale", 1, 1, 1, 1, 1, NULL, run_negate, NULL};
@@ -263,6 +270,55 @@ PQ_TEST(trace_fills_shapes)
     PQ_EXPECT_EQ(b->dims[0], 4);
     PQ_EXPECT_EQ(b->dtype, PQ_DTYPE_FLOAT32);
     pq_tensor_destroy(&x);
+    pq_executor_destroy(&ex);
+    pq_registry_destroy(&reg);
+    pq_graph_destroy(&g);
+}
+
+static pq_status after_zero_outputs(const pq_op *op, int n_in, pq_tensor **in, int n_out,
+                                    pq_tensor **out, void *user, pq_err *err)
+{
+    (void)op;
+    (void)n_in;
+    (void)in;
+    (void)user;
+    (void)err;
+    for (int i = 0; i < n_out; i++)
+        for (int64_t k = 0; k < out[i]->numel; k++) PQ_DATA(out[i], float)[k] = 0.0f;
+    return PQ_OK;
+}
+
+PQ_TEST(after_hook_never_writes_through_an_alias)
+{
+    pq_err err = {0};
+    pq_graph *g = NULL;
+    pq_var *w, *y;
+    pq_op *op;
+    pq_registry *reg = NULL;
+    pq_executor *ex = NULL;
+    pq_tensor *param = input4(), *out = NULL;
+    PQ_EXPECT_OK(pq_graph_create("alias", &g, &err), &err);
+    PQ_EXPECT_OK(pq_graph_set_opset(g, "test", 1, &err), &err);
+    PQ_EXPECT_OK(pq_graph_create_parameter(g, "w", pq_tensor_retain(param), &w, &err), &err);
+    PQ_EXPECT_OK(pq_graph_create_var(g, "y", &y, &err), &err);
+    PQ_EXPECT_OK(pq_graph_create_op(g, "Alias", "al", "test", 0, &op, &err), &err);
+    PQ_EXPECT_OK(pq_graph_add_input(g, op, w, &err), &err);
+    PQ_EXPECT_OK(pq_graph_add_output(g, op, y, &err), &err);
+    PQ_EXPECT_OK(pq_graph_mark_output(g, y, &err), &err);
+    PQ_EXPECT_OK(pq_registry_create(&reg, &err), &err);
+    PQ_EXPECT_OK(pq_registry_register(reg, 0, &def_alias, &err), &err);
+    pq_exec_options opts = {reg, 0};
+    PQ_EXPECT_OK(pq_executor_create(g, &opts, &ex, &err), &err);
+    pq_executor_set_hooks(ex, NULL, after_zero_outputs, NULL);
+    const char *req[1] = {"y"};
+    PQ_EXPECT_OK(pq_executor_run(ex, 0, NULL, NULL, 1, req, &out, &err), &err);
+    PQ_EXPECT(out != param);
+    for (int i = 0; i < 4; i++) {
+        PQ_EXPECT_NEAR(PQ_DATA(out, float)[i], 0.0f, 0);
+        PQ_EXPECT_NEAR(PQ_DATA(param, float)[i], (float)(i + 1), 0); /* parameter intact */
+    }
+    pq_tensor_destroy(&out);
+    pq_tensor_destroy(&param);
     pq_executor_destroy(&ex);
     pq_registry_destroy(&reg);
     pq_graph_destroy(&g);

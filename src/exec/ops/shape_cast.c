@@ -265,7 +265,7 @@ static pq_status to_strings(const void *src, pq_dtype sdt, char **dst, int64_t n
             snprintf(buf, sizeof buf, "%" PRIu64, ((const uint64_t *)src)[i]);
             break;
         default: {
-            int64_t v;
+            int64_t v = 0;
             load_i64((const char *)src + (size_t)i * pq_dtype_size(sdt), sdt, 1, &v);
             snprintf(buf, sizeof buf, "%" PRId64, v);
         }
