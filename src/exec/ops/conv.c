@@ -454,11 +454,11 @@ static pq_status check_blas_dims(const conv_geom *g, pq_err *err)
 
 /* ------------------------------------------------------------------ Conv */
 
-/* Hot direct loops are compiled for AVX-512, AVX2+FMA and baseline x86-64; the loader picks
+/* Hot direct loops are compiled for AVX-512F, AVX2 and baseline x86-64; the loader picks
  * the clone for the machine (the build itself targets baseline x86-64). Results do not
  * depend on the clone: -std=c11 keeps multiply and add unfused. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define CONV_CLONES __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+#define CONV_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define CONV_CLONES
 #endif
@@ -487,6 +487,9 @@ CONV_CLONES static void dw_plane_f32(const conv_geom *g, const float *restrict x
                 if (sw == 1) {
 #pragma omp simd
                     for (int64_t ow = a; ow < b; ow++) yr[ow] += wv * xr[ow + off];
+                } else if (sw == 2) { /* constant stride: the loads vectorise */
+#pragma omp simd
+                    for (int64_t ow = a; ow < b; ow++) yr[ow] += wv * xr[2 * ow + off];
                 } else {
 #pragma omp simd
                     for (int64_t ow = a; ow < b; ow++) yr[ow] += wv * xr[ow * sw + off];

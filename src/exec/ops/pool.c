@@ -294,7 +294,7 @@ DEFINE_MAXPOOL(uint8_t, u8, 0)
 /* The row kernels below are compiled for AVX-512, AVX2 and baseline x86-64 (the build
  * targets baseline x86-64); the loader picks the clone for the machine. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define POOL_CLONES __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+#define POOL_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define POOL_CLONES
 #endif
@@ -325,11 +325,30 @@ POOL_CLONES static void pool_plane_f32(const pool_geom *g, const int64_t *R0, co
                     const float *restrict xr = xp + (i0 * g->in[1] + i1) * W;
                     for (int64_t kw = 0; kw < g->k[2]; kw++) {
                         const int64_t off = kw * d2 - p2, a = lo2[kw], b = hi2[kw];
-                        if (avg) {
+                        /* Strides 1 and 2 as constants so that the loads vectorise. */
+                        if (avg && s2 == 1) {
+#pragma omp simd
+                            for (int64_t ow = a; ow < b; ow++) yr[ow] += xr[ow + off];
+                        } else if (avg && s2 == 2) {
+#pragma omp simd
+                            for (int64_t ow = a; ow < b; ow++) yr[ow] += xr[2 * ow + off];
+                        } else if (avg) {
 #pragma omp simd
                             for (int64_t ow = a; ow < b; ow++) yr[ow] += xr[ow * s2 + off];
-                        } else {
+                        } else if (s2 == 1) {
                             /* NaN propagates like the reference's max (fmaxf would drop it). */
+#pragma omp simd
+                            for (int64_t ow = a; ow < b; ow++) {
+                                float v = xr[ow + off];
+                                yr[ow] = (v > yr[ow] || v != v) ? v : yr[ow];
+                            }
+                        } else if (s2 == 2) {
+#pragma omp simd
+                            for (int64_t ow = a; ow < b; ow++) {
+                                float v = xr[2 * ow + off];
+                                yr[ow] = (v > yr[ow] || v != v) ? v : yr[ow];
+                            }
+                        } else {
 #pragma omp simd
                             for (int64_t ow = a; ow < b; ow++) {
                                 float v = xr[ow * s2 + off];
