@@ -393,16 +393,26 @@ DEF_PRELU(prelu_f64, double)
 DEF_PRELU(prelu_i32, int32_t)
 DEF_PRELU(prelu_i64, int64_t)
 
-/* PRelu-7+: slope broadcasts unidirectionally to X; the output has X's shape. */
-static pq_status run_prelu(pq_exec_node *n, pq_err *err)
+/* PRelu-7+: slope broadcasts unidirectionally to X; the output has X's shape. PRelu-1/6
+ * (legacy) apply a 1-D slope of X's channel count (dim 1) per channel, as the Caffe2 and
+ * PyTorch exporters of that time meant it; other slopes broadcast as in PRelu-7. */
+static pq_status run_prelu_impl(pq_exec_node *n, int legacy, pq_err *err)
 {
     pq_status st = PQ_OK;
     pq_tensor *y = NULL;
     float *cx = NULL, *cs = NULL, *cy = NULL;
     pq__ew_bcast plan;
+    pq_tensor slope_view;
     const pq_tensor *in[2] = {n->inputs[0], n->inputs[1]};
 
     PQ_CHECK(in[0] && in[1], PQ_ERR_INVALID, "PRelu needs 2 inputs");
+    if (legacy && in[0]->rank >= 2 && in[1]->rank == 1 && in[1]->dims[0] == in[0]->dims[1] &&
+        in[1]->dims[0] != 1) {
+        slope_view = *in[1];
+        slope_view.rank = in[0]->rank - 1;
+        for (int d = 0; d < slope_view.rank; d++) slope_view.dims[d] = d == 0 ? in[1]->dims[0] : 1;
+        in[1] = &slope_view;
+    }
     const pq_dtype dt = in[0]->dtype;
     PQ_CHECK(in[1]->dtype == dt, PQ_ERR_INVALID, "slope is %s but X is %s",
              pq_dtype_name(in[1]->dtype), pq_dtype_name(dt));
@@ -445,6 +455,15 @@ fail:
     pq_free(cs);
     pq_free(cy);
     return st;
+}
+
+static pq_status run_prelu(pq_exec_node *n, pq_err *err)
+{
+    return run_prelu_impl(n, 0, err);
+}
+static pq_status run_prelu_legacy(pq_exec_node *n, pq_err *err)
+{
+    return run_prelu_impl(n, 1, err);
 }
 
 /* ================================================================== Softmax family */
@@ -633,7 +652,8 @@ static pq_status run_hardmax(pq_exec_node *n, pq_err *err)
 const pq_op_def pq_ops_activation[] = {
     {"", "Relu", 1, 1, 1, 1, 1, NULL, run_relu, NULL},
     {"", "LeakyRelu", 1, 1, 1, 1, 1, prepare_leaky, run_leaky, release_ctx},
-    {"", "PRelu", 1, 2, 2, 1, 1, NULL, run_prelu, NULL},
+    {"", "PRelu", 1, 2, 2, 1, 1, NULL, run_prelu_legacy, NULL},
+    {"", "PRelu", 7, 2, 2, 1, 1, NULL, run_prelu, NULL},
     {"", "Elu", 1, 1, 1, 1, 1, prepare_alpha1, run_elu, release_ctx},
     {"", "Selu", 1, 1, 1, 1, 1, prepare_selu, run_selu, release_ctx},
     {"", "Celu", 12, 1, 1, 1, 1, prepare_celu, run_celu, release_ctx},

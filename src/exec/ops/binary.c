@@ -253,9 +253,11 @@ EW2(pow_f64, double, double, double, pow(a, b))
 /* ================================================================== operator contexts */
 
 typedef struct bin_ctx {
-    const pq_op_def *def;
     int fmod;       /* Mod */
     int shift_left; /* BitShift */
+    int broadcast;  /* Add/Sub/Mul/Div/Pow-1,6: legacy `broadcast` attribute */
+    int has_axis;   /* ... and whether `axis` was given */
+    int64_t axis;
 } bin_ctx;
 
 static void release_ctx(pq_exec_node *n)
@@ -296,6 +298,44 @@ fail:
     return st;
 }
 
+/* Add/Sub/Mul/Div/Pow-1,6 (legacy broadcasting): attributes broadcast (0/1) and axis. */
+static pq_status prepare_legacy(pq_exec_node *n, pq_err *err)
+{
+    pq_status st = PQ_OK;
+    int64_t bc = 0;
+    bin_ctx *c = pq_calloc(1, sizeof *c);
+    PQ_CHECK(c, PQ_ERR_NOMEM, "out of memory preparing %s", n->def->name);
+    n->ctx = c;
+    PQ_TRY(pq_op_get_int(n->op, "broadcast", 0, &bc, err));
+    c->broadcast = bc != 0;
+    c->has_axis = pq_op_find_attr(n->op, "axis") != NULL;
+    PQ_TRY(pq_op_get_int(n->op, "axis", 0, &c->axis, err));
+fail:
+    return st;
+}
+
+/* B as the legacy (opset < 7) rules see it: with broadcast=1 its dims line up with A's from
+ * `axis` on (default: B's trailing dims against A's) and the rest become 1, after which
+ * numpy broadcasting gives the same result. *view shares b's data. Without broadcast the
+ * shapes are taken as they are (numpy rules accept equal shapes). */
+static pq_status legacy_view(const bin_ctx *c, const pq_tensor *a, const pq_tensor *b,
+                             pq_tensor *view, pq_err *err)
+{
+    *view = *b;
+    if (!c->broadcast) return PQ_OK;
+    int64_t axis = c->has_axis ? c->axis : a->rank - b->rank;
+    if (axis < 0) axis += a->rank;
+    if (axis < 0 || axis + b->rank > a->rank)
+        return pq_err_set(err, PQ_ERR_INVALID,
+                          "legacy broadcast of a rank-%d B at axis %" PRId64
+                          " does not fit a rank-%d A",
+                          b->rank, c->axis, a->rank);
+    view->rank = a->rank;
+    for (int d = 0; d < a->rank; d++)
+        view->dims[d] = (d >= axis && d < axis + b->rank) ? b->dims[d - axis] : 1;
+    return PQ_OK;
+}
+
 /* ================================================================== the generic runner */
 
 /* Data pointers of n_in inputs, half inputs replaced by float32 copies (freed by
@@ -328,13 +368,12 @@ static pq_status stage_inputs(int n_in, const pq_tensor *const *in, staged *s, p
     return PQ_OK;
 }
 
-static pq_status check_same_dtype(const pq_exec_node *n, pq_err *err)
+static pq_status check_same_dtype(int N, const pq_tensor *const *ins, pq_err *err)
 {
-    for (int k = 1; k < n->n_inputs; k++)
-        if (n->inputs[k] && n->inputs[k]->dtype != n->inputs[0]->dtype)
+    for (int k = 1; k < N; k++)
+        if (ins[k]->dtype != ins[0]->dtype)
             return pq_err_set(err, PQ_ERR_INVALID, "input %d is %s but input 0 is %s", k,
-                              pq_dtype_name(n->inputs[k]->dtype),
-                              pq_dtype_name(n->inputs[0]->dtype));
+                              pq_dtype_name(ins[k]->dtype), pq_dtype_name(ins[0]->dtype));
     return PQ_OK;
 }
 
@@ -354,8 +393,8 @@ static pq_status pick(const pq_exec_node *n, const kernel_table tab, pq_dtype dt
  * output shape, each further input combined with the running result. out_bool selects a
  * bool output (comparisons); otherwise y has the inputs' dtype. mean (Mean) divides the
  * final sum by the number of inputs. */
-static pq_status run_fold(pq_exec_node *n, const kernel_table tab, int out_bool, int mean,
-                          pq_err *err)
+static pq_status run_fold(pq_exec_node *n, int N, const pq_tensor *const *ins,
+                          const kernel_table tab, int out_bool, int mean, pq_err *err)
 {
     pq_status st = PQ_OK;
     staged s;
@@ -365,20 +404,18 @@ static pq_status run_fold(pq_exec_node *n, const kernel_table tab, int out_bool,
     int rank;
     int64_t dims[PQ_MAX_RANK];
     pq__ew_fn fn;
-    const int N = n->n_inputs;
 
     memset(&s, 0, sizeof s);
-    for (int k = 0; k < N; k++)
-        PQ_CHECK(n->inputs[k], PQ_ERR_INVALID, "input %d is missing", k);
-    PQ_TRY(check_same_dtype(n, err));
-    const pq_dtype dt = n->inputs[0]->dtype;
+    for (int k = 0; k < N; k++) PQ_CHECK(ins[k], PQ_ERR_INVALID, "input %d is missing", k);
+    PQ_TRY(check_same_dtype(N, ins, err));
+    const pq_dtype dt = ins[0]->dtype;
     PQ_TRY(pick(n, tab, dt, &fn, err));
-    PQ_TRY(pq__ew_bcast_shape(N, (const pq_tensor *const *)n->inputs, &rank, dims, err));
+    PQ_TRY(pq__ew_bcast_shape(N, ins, &rank, dims, err));
     const pq_dtype ydt = out_bool ? PQ_DTYPE_BOOL : dt;
     PQ_TRY(pq_node_output(n, 0, ydt, rank, dims, 1, &y, err));
     if (N == 1) {
         /* Variadic ops with a single input (Mean of one input is that input): a copy. */
-        memcpy(y->data, n->inputs[0]->data, y->nbytes);
+        memcpy(y->data, ins[0]->data, y->nbytes);
         return PQ_OK;
     }
     const int half_out = pq__ew_is_half(ydt);
@@ -406,8 +443,8 @@ static pq_status run_fold(pq_exec_node *n, const kernel_table tab, int out_bool,
             const void *ptr[2];
             size_t sz[2];
             if (k == 1) {
-                in[0] = n->inputs[0];
-                in[1] = n->inputs[1];
+                in[0] = ins[0];
+                in[1] = ins[1];
                 PQ_TRY(stage_inputs(2, in, &s, err));
                 ptr[0] = s.data[0];
                 ptr[1] = s.data[1];
@@ -415,7 +452,7 @@ static pq_status run_fold(pq_exec_node *n, const kernel_table tab, int out_bool,
                 sz[1] = s.size[1];
             } else {
                 in[0] = y; /* the running result has the output shape */
-                in[1] = n->inputs[k];
+                in[1] = ins[k];
                 PQ_TRY(stage_inputs(1, in + 1, &s, err));
                 ptr[0] = src;
                 ptr[1] = s.data[0];
@@ -450,7 +487,8 @@ fail:
 #define DEF_FOLD(fn_name, tab, out_bool, mean)                      \
     static pq_status fn_name(pq_exec_node *n, pq_err *err)          \
     {                                                               \
-        return run_fold(n, tab, out_bool, mean, err);               \
+        return run_fold(n, n->n_inputs, (const pq_tensor *const *)n->inputs, tab, out_bool, \
+                        mean, err);                                 \
     }
 DEF_FOLD(run_add, add_tab, 0, 0)
 DEF_FOLD(run_sub, sub_tab, 0, 0)
@@ -472,14 +510,37 @@ DEF_FOLD(run_less_equal, le_tab, 1, 0)
 static pq_status run_mod(pq_exec_node *n, pq_err *err)
 {
     const bin_ctx *c = n->ctx;
-    return run_fold(n, c->fmod ? fmod_tab : pymod_tab, 0, 0, err);
+    return run_fold(n, 2, (const pq_tensor *const *)n->inputs, c->fmod ? fmod_tab : pymod_tab,
+                    0, 0, err);
 }
 
 static pq_status run_bitshift(pq_exec_node *n, pq_err *err)
 {
     const bin_ctx *c = n->ctx;
-    return run_fold(n, c->shift_left ? shl_tab : shr_tab, 0, 0, err);
+    return run_fold(n, 2, (const pq_tensor *const *)n->inputs, c->shift_left ? shl_tab : shr_tab,
+                    0, 0, err);
 }
+
+static pq_status run_legacy(pq_exec_node *n, const kernel_table tab, pq_err *err)
+{
+    pq_tensor view;
+    const pq_tensor *a = n->inputs[0], *b = n->inputs[1];
+    if (!a || !b) return pq_err_set(err, PQ_ERR_INVALID, "%s needs 2 inputs", n->def->name);
+    pq_status st = legacy_view(n->ctx, a, b, &view, err);
+    if (st != PQ_OK) return st;
+    const pq_tensor *ins[2] = {a, &view};
+    return run_fold(n, 2, ins, tab, 0, 0, err);
+}
+
+#define DEF_LEGACY(fn_name, tab)                               \
+    static pq_status fn_name(pq_exec_node *n, pq_err *err)     \
+    {                                                          \
+        return run_legacy(n, tab, err);                        \
+    }
+DEF_LEGACY(run_add_legacy, add_tab)
+DEF_LEGACY(run_sub_legacy, sub_tab)
+DEF_LEGACY(run_mul_legacy, mul_tab)
+DEF_LEGACY(run_div_legacy, div_tab)
 
 static pq_status run_where(pq_exec_node *n, pq_err *err)
 {
@@ -566,7 +627,8 @@ static int64_t *copy_i64(const pq_tensor *t)
 /* Pow-7..15: the output has the base's type. float32^float32 and float64^float64 run
  * directly; integer^integer exactly in int64; any other mix (opset 12+ lets the exponent
  * type differ) in double like numpy's promoted power, then cast to the base type. */
-static pq_status run_pow(pq_exec_node *n, pq_err *err)
+static pq_status pow_compute(pq_exec_node *n, const pq_tensor *a, const pq_tensor *b,
+                             pq_err *err)
 {
     pq_status st = PQ_OK;
     pq_tensor *y = NULL;
@@ -574,7 +636,7 @@ static pq_status run_pow(pq_exec_node *n, pq_err *err)
     int rank;
     int64_t dims[PQ_MAX_RANK];
     pq__ew_bcast plan;
-    const pq_tensor *in[2] = {n->inputs[0], n->inputs[1]};
+    const pq_tensor *in[2] = {a, b};
 
     PQ_CHECK(in[0] && in[1], PQ_ERR_INVALID, "Pow needs 2 inputs");
     const pq_dtype da = in[0]->dtype, db = in[1]->dtype;
@@ -621,12 +683,32 @@ fail:
     return st;
 }
 
+static pq_status run_pow(pq_exec_node *n, pq_err *err)
+{
+    return pow_compute(n, n->inputs[0], n->inputs[1], err);
+}
+
+static pq_status run_pow_legacy(pq_exec_node *n, pq_err *err)
+{
+    pq_tensor view;
+    const pq_tensor *a = n->inputs[0], *b = n->inputs[1];
+    if (!a || !b) return pq_err_set(err, PQ_ERR_INVALID, "Pow needs 2 inputs");
+    pq_status st = legacy_view(n->ctx, a, b, &view, err);
+    if (st != PQ_OK) return st;
+    return pow_compute(n, a, &view, err);
+}
+
 /* ================================================================== table */
 
-/* Semantics are identical across the listed opsets except where a later entry says so:
- * Add/Sub/Mul/Div-1,6 carried legacy broadcast attributes (axis/broadcast) that opset 7
- * replaced by numpy broadcasting; models below opset 7 are not supported for them. */
+/* Semantics are identical across the opsets an entry covers. Add/Sub/Mul/Div/Pow-1,6 carry
+ * the legacy broadcast/axis attributes that opset 7 replaced by numpy broadcasting (their
+ * consumed_inputs attribute is ignored). */
 const pq_op_def pq_ops_binary[] = {
+    {"", "Add", 1, 2, 2, 1, 1, prepare_legacy, run_add_legacy, release_ctx},
+    {"", "Sub", 1, 2, 2, 1, 1, prepare_legacy, run_sub_legacy, release_ctx},
+    {"", "Mul", 1, 2, 2, 1, 1, prepare_legacy, run_mul_legacy, release_ctx},
+    {"", "Div", 1, 2, 2, 1, 1, prepare_legacy, run_div_legacy, release_ctx},
+    {"", "Pow", 1, 2, 2, 1, 1, prepare_legacy, run_pow_legacy, release_ctx},
     {"", "Add", 7, 2, 2, 1, 1, NULL, run_add, NULL},
     {"", "Sub", 7, 2, 2, 1, 1, NULL, run_sub, NULL},
     {"", "Mul", 7, 2, 2, 1, 1, NULL, run_mul, NULL},
