@@ -360,6 +360,9 @@ static void valid_range(int64_t L, int64_t W, int64_t s, int64_t off, int64_t *l
                     if (st == 1) { /* short rows: a loop beats a memcpy call */            \
                         _Pragma("omp simd")                                                  \
                         for (int64_t t = a; t < b; t++) dq[t] = ri[t + off];                 \
+                    } else if (st == 2) { /* constant stride: the loads vectorise */       \
+                        _Pragma("omp simd")                                                  \
+                        for (int64_t t = a; t < b; t++) dq[t] = ri[2 * t + off];             \
                     } else {                                                                 \
                         _Pragma("omp simd")                                                  \
                         for (int64_t t = a; t < b; t++) dq[t] = ri[t * st + off];            \
