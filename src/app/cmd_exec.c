@@ -33,10 +33,39 @@ static void file_stem(const char *name, char *out, size_t cap)
     if (k == 0 || strcmp(out, ".") == 0 || strcmp(out, "..") == 0) snprintf(out, cap, "output");
 }
 
+/* Prints an output's shape, range and, for [N, C] outputs, the arg-max of every row. */
+static void print_summary(const char *name, const pq_tensor *t)
+{
+    char desc[256];
+    printf("%s: %s", name, pq_tensor_describe(t, desc, sizeof desc));
+    if (t->dtype == PQ_DTYPE_STRING || t->numel == 0) {
+        printf("\n");
+        return;
+    }
+    double lo = pq_tensor_get_f64(t, 0), hi = lo;
+    for (int64_t i = 1; i < t->numel; i++) {
+        double v = pq_tensor_get_f64(t, i);
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+    }
+    printf(" min %.6g max %.6g\n", lo, hi);
+    if (t->rank == 2 && t->dims[1] > 0) {
+        printf("%s argmax per row:", name);
+        for (int64_t r = 0; r < t->dims[0]; r++) {
+            int64_t best = 0;
+            for (int64_t c = 1; c < t->dims[1]; c++)
+                if (pq_tensor_get_f64(t, r * t->dims[1] + c) > pq_tensor_get_f64(t, r * t->dims[1] + best))
+                    best = c;
+            printf(" %lld", (long long)best);
+        }
+        printf("\n");
+    }
+}
+
 static int exec_usage(void)
 {
     fprintf(stderr, "usage: ppq-calib exec MODEL.onnx --input NAME=FILE [--input ...] "
-                    "[--output NAME ...] --out-dir DIR [--pb] [--threads N]\n");
+                    "[--output NAME ...] --out-dir DIR [--pb] [--summary] [--threads N]\n");
     return PQ_EXIT_USAGE;
 }
 
@@ -44,7 +73,7 @@ int pq_cmd_exec(int argc, char **argv)
 {
     const char *model = NULL, *out_dir = NULL;
     const char *in_names[MAX_ARGS], *in_files[MAX_ARGS], *out_names[MAX_ARGS];
-    int n_in = 0, n_out = 0, write_pb = 0, threads = 0, rc = PQ_EXIT_FAIL;
+    int n_in = 0, n_out = 0, write_pb = 0, summary = 0, threads = 0, rc = PQ_EXIT_FAIL;
     pq_tensor *feeds[MAX_ARGS] = {0}, *results[MAX_ARGS] = {0};
     char *owned_names[MAX_ARGS] = {0};
     pq_graph *g = NULL;
@@ -70,6 +99,8 @@ int pq_cmd_exec(int argc, char **argv)
             threads = atoi(argv[++i]);
         } else if (strcmp(a, "--pb") == 0) {
             write_pb = 1;
+        } else if (strcmp(a, "--summary") == 0) {
+            summary = 1;
         } else if (a[0] == '-' || model) {
             for (int k = 0; k < n_in; k++) free(owned_names[k]);
             return exec_usage();
@@ -128,6 +159,8 @@ int pq_cmd_exec(int argc, char **argv)
             if (pq_onnx_save_tensor(path, results[k], out_names[k], &err) != PQ_OK) goto fail;
         }
     }
+    if (summary)
+        for (int k = 0; k < n_out; k++) print_summary(out_names[k], results[k]);
     rc = PQ_EXIT_OK;
 fail:
     if (rc != PQ_EXIT_OK) pq_app_error("%s", err.msg);

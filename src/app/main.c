@@ -27,7 +27,7 @@ static void usage(FILE *to)
             "\n"
             "commands:\n"
             "  inspect MODEL.onnx [--json]        model summary: inputs, outputs, opsets, operators\n"
-            "  exec MODEL.onnx --input NAME=FILE... [--output NAME...] --out-dir DIR [--pb]\n"
+            "  exec MODEL.onnx --input NAME=FILE... [--output NAME...] --out-dir DIR [--pb] [--summary]\n"
             "                                     run a model on .npy/.pb inputs, write .npy outputs\n"
             "\n"
             "options:\n"
