@@ -179,9 +179,10 @@ PQ_TEST(conv_matches_reference_at_1_2_3_threads)
         for (int t = 1; t <= 3; t++) run_case(&cases[i], t);
 }
 
-/* Runs a two-input op on x and w; returns the status and leaves the message in err. */
-static pq_status run_pair(const char *type, pq_tensor *x, pq_tensor *w, int64_t group,
-                          pq_err *err)
+/* Runs a two-input op on x and w at `threads` threads; returns the status and leaves the
+ * message in err; the output in *out when out is not NULL (caller destroys). */
+static pq_status run_pair_t(const char *type, pq_tensor *x, pq_tensor *w, int64_t group,
+                            int threads, pq_tensor **out, pq_err *err)
 {
     pq_graph *g = NULL;
     pq_op *op = NULL;
@@ -204,12 +205,70 @@ static pq_status run_pair(const char *type, pq_tensor *x, pq_tensor *w, int64_t 
     PQ_EXPECT_OK(pq_graph_add_output(g, op, yv, &e2), &e2);
     if (group) PQ_EXPECT_OK(pq_op_set_int(op, "group", group, &e2), &e2);
     pq_tensor *feeds[2] = {x, w};
-    pq_status st = pq_executor_create(g, NULL, &ex, err);
+    pq_exec_options opts = {0};
+    opts.threads = threads;
+    pq_status st = pq_executor_create(g, &opts, &ex, err);
     if (st == PQ_OK) st = pq_executor_run(ex, 2, names, feeds, 1, &req, &y, err);
-    pq_tensor_destroy(&y);
+    if (out) *out = y;
+    else pq_tensor_destroy(&y);
     pq_executor_destroy(&ex);
     pq_graph_destroy(&g);
     return st;
+}
+
+static pq_status run_pair(const char *type, pq_tensor *x, pq_tensor *w, int64_t group,
+                          pq_err *err)
+{
+    return run_pair_t(type, x, w, group, 1, NULL, err);
+}
+
+/* MatMul large enough that the GEMM is split over threads (by columns when wide, by rows
+ * when tall), and batched both ways, against a naive reference. */
+PQ_TEST(matmul_split_over_threads_matches_reference)
+{
+    static const int64_t shapes[][6] = {
+        /* rank-3 A [b, m, k] x B [bb, k, n] (bb = 1: B broadcast, A folds into one GEMM) */
+        {1, 37, 300, 1, 300, 410}, /* wide: columns split */
+        {1, 420, 90, 1, 90, 33},   /* tall: rows split */
+        {6, 40, 64, 6, 64, 50},    /* many small batches: batches over threads */
+        {2, 150, 100, 2, 100, 120}, /* two large batches, each split */
+        {5, 30, 70, 1, 70, 20},    /* B broadcast: folded */
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        const int64_t *s = shapes[i];
+        int64_t ad[3] = {s[0], s[1], s[2]}, bd[3] = {s[3], s[4], s[5]};
+        pq_rng rng;
+        pq_rng_seed(&rng, 11 + i);
+        pq_tensor *a = random_tensor(PQ_DTYPE_FLOAT32, 3, ad, &rng);
+        pq_tensor *b = random_tensor(PQ_DTYPE_FLOAT32, 3, bd, &rng);
+        for (int t = 1; t <= 3; t++) {
+            pq_err err = {0};
+            pq_tensor *y = NULL;
+            PQ_EXPECT_OK(run_pair_t("MatMul", a, b, 0, t, &y, &err), &err);
+            if (!y) continue;
+            PQ_EXPECT_EQ(y->numel, s[0] * s[1] * s[5]);
+            int bad = 0;
+            for (int64_t bi = 0; bi < s[0] && !bad; bi++)
+                for (int64_t m = 0; m < s[1] && !bad; m++)
+                    for (int64_t n = 0; n < s[5] && !bad; n++) {
+                        double ref = 0;
+                        int64_t bb = s[3] == 1 ? 0 : bi;
+                        for (int64_t k = 0; k < s[2]; k++)
+                            ref += (double)PQ_DATA(a, float)[(bi * s[1] + m) * s[2] + k] *
+                                   PQ_DATA(b, float)[(bb * s[4] + k) * s[5] + n];
+                        double v = PQ_DATA(y, float)[(bi * s[1] + m) * s[5] + n];
+                        if (!(fabs(v - ref) <= 1e-4 * (1.0 + fabs(ref)))) {
+                            PQ_FAIL_AT("shape %zu threads %d: y[%lld,%lld,%lld] = %.9g, "
+                                       "reference %.9g", i, t, (long long)bi, (long long)m,
+                                       (long long)n, v, ref);
+                            bad = 1;
+                        }
+                    }
+            pq_tensor_destroy(&y);
+        }
+        pq_tensor_destroy(&a);
+        pq_tensor_destroy(&b);
+    }
 }
 
 PQ_TEST(bad_shapes_are_refused_with_a_message)

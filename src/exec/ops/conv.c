@@ -11,6 +11,7 @@
  * columns into Y. float32 goes through cblas_sgemm, float64 through cblas_dgemm.
  */
 #include "../exec_internal.h"
+#include "gemm_blas.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -422,22 +423,20 @@ DEFINE_COL2IM(double, f64)
 
 /* ------------------------------------------------------------------ GEMM wrappers */
 
+/* GEMM with alpha = 1; `threads` > 1 splits it over OpenMP threads (gemm_blas.h), 1 is
+ * one BLAS call (inside a parallel loop BLAS is single-threaded already). */
 static void gemm_f32(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
                      int64_t lda, const float *b, int64_t ldb, float beta, float *c,
-                     int64_t ldc)
+                     int64_t ldc, int threads)
 {
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                (blasint)m, (blasint)n, (blasint)k, 1.0f, a, (blasint)lda, b, (blasint)ldb,
-                beta, c, (blasint)ldc);
+    pq__sgemm_par(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc, threads);
 }
 
 static void gemm_f64(int ta, int tb, int64_t m, int64_t n, int64_t k, const double *a,
                      int64_t lda, const double *b, int64_t ldb, double beta, double *c,
-                     int64_t ldc)
+                     int64_t ldc, int threads)
 {
-    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                (blasint)m, (blasint)n, (blasint)k, 1.0, a, (blasint)lda, b, (blasint)ldb,
-                beta, c, (blasint)ldc);
+    pq__dgemm_par(ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc, threads);
 }
 
 /* BLAS takes int dimensions: refuse what does not fit. */
@@ -571,8 +570,7 @@ static int64_t conv_tile(int64_t CK, int64_t P, int64_t blocks, int threads, siz
                 return pq_err_set(err, PQ_ERR_NOMEM, "out of memory for %d patch matrices "  \
                                   "of %lld x %lld", threads, (long long)CK, (long long)tile); \
         }                                                                                    \
-        int blas_threads = openblas_get_num_threads();                                       \
-        if (threads > 1) openblas_set_num_threads(1);                                        \
+        int blas_threads = threads > 1 ? pq__blas_single() : 1;                              \
         _Pragma("omp parallel for num_threads(threads) schedule(dynamic, 1) if(threads > 1)") \
         for (int64_t it = 0; it < items; it++) {                                             \
             int64_t b = it / (g->G * n_tiles), gr = (it / n_tiles) % g->G;                   \
@@ -588,7 +586,8 @@ static int64_t conv_tile(int64_t CK, int64_t P, int64_t blocks, int threads, siz
                 ldb = p1 - p0;                                                               \
             }                                                                                \
             T *yt = y + (b * g->M + gr * Mg) * P + p0;                                       \
-            gemm_##SFX(0, 0, Mg, p1 - p0, CK, w + gr * Mg * CK, CK, src, ldb, (T)0, yt, P);  \
+            gemm_##SFX(0, 0, Mg, p1 - p0, CK, w + gr * Mg * CK, CK, src, ldb, (T)0, yt, P,   \
+                       1);                                                                   \
             if (bias)                                                                        \
                 for (int64_t m = 0; m < Mg; m++) {                                           \
                     T bv = bias[gr * Mg + m], *yr = yt + m * P;                              \
@@ -596,7 +595,7 @@ static int64_t conv_tile(int64_t CK, int64_t P, int64_t blocks, int threads, siz
                     for (int64_t q = 0; q < p1 - p0; q++) yr[q] += bv;                       \
                 }                                                                            \
         }                                                                                    \
-        if (threads > 1) openblas_set_num_threads(blas_threads);                             \
+        pq__blas_restore(blas_threads);                                                      \
         return PQ_OK;                                                                        \
     }
 DEFINE_CONV_GEMM(float, f32)
@@ -675,7 +674,7 @@ fail:
                     gemm_##SFX(1, 0, Mg, g->P_in, Cg, w + gr * Cg * MK, MK,                  \
                                x + (b * g->C + gr * Cg) * g->P_in, g->P_in,                  \
                                bias ? (T)1 : (T)0, y + (b * g->M + gr * Mg) * g->P_out,      \
-                               g->P_out);                                                    \
+                               g->P_out, threads);                                           \
             return PQ_OK;                                                                    \
         }                                                                                    \
         /* Items (image, group) run in parallel, each with its own column buffer and a      \
@@ -688,8 +687,7 @@ fail:
         if (!ws)                                                                             \
             return pq_err_set(err, PQ_ERR_NOMEM, "out of memory for %d column matrices of "  \
                               "%lld x %lld", nbuf, (long long)MK, (long long)g->P_in);       \
-        int blas_threads = openblas_get_num_threads();                                       \
-        if (par) openblas_set_num_threads(1);                                                \
+        int blas_threads = par ? pq__blas_single() : 1;                                      \
         _Pragma("omp parallel for num_threads(threads) schedule(dynamic, 1) if(par)")        \
         for (int64_t it = 0; it < items; it++) {                                             \
             int64_t b = it / g->G, gr = it % g->G;                                           \
@@ -697,7 +695,8 @@ fail:
             T *yb = y + (b * g->M + gr * Mg) * g->P_out;                                     \
             memset(yb, 0, (size_t)(Mg * g->P_out) * sizeof(T));                              \
             gemm_##SFX(1, 0, MK, g->P_in, Cg, w + gr * Cg * MK, MK,                          \
-                       x + (b * g->C + gr * Cg) * g->P_in, g->P_in, (T)0, cols, g->P_in);    \
+                       x + (b * g->C + gr * Cg) * g->P_in, g->P_in, (T)0, cols, g->P_in,     \
+                       par ? 1 : threads);                                                   \
             col2im_##SFX(cols, Mg, g->r, g->out, g->in, g->k, g->s, g->d, g->pb, yb,         \
                          par ? 1 : threads);                                                 \
             if (bias)                                                                        \
@@ -707,7 +706,7 @@ fail:
                     for (int64_t q = 0; q < g->P_out; q++) p[q] += v;                        \
                 }                                                                            \
         }                                                                                    \
-        if (par) openblas_set_num_threads(blas_threads);                                     \
+        pq__blas_restore(blas_threads);                                                      \
         return PQ_OK;                                                                        \
     }
 DEFINE_CONVT(float, f32)

@@ -5,6 +5,7 @@
  * wrap-around arithmetic. Einsum lives in gemm_einsum.c.
  */
 #include "../exec_internal.h"
+#include "gemm_blas.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -163,22 +164,20 @@ static pq_status run_gemm(pq_exec_node *n, pq_err *err)
     PQ_TRY(check_blas_int(M, "M", err));
     PQ_TRY(check_blas_int(N, "N", err));
     PQ_TRY(check_blas_int(K, "K", err));
-    blasint lda = (blasint)(ta ? M : K), ldb = (blasint)(tb ? K : N);
-    CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
+    int64_t lda = ta ? M : K, ldb = tb ? K : N;
+    int threads = pq_node_threads(n);
     switch (a->dtype) {
     case PQ_DTYPE_FLOAT32:
         if (c) fill_c_f32(PQ_DATA(y, float), M, N, PQ_DATA(c, float), cr, cc, ctx->beta);
         if (K > 0)
-            cblas_sgemm(CblasRowMajor, TA, TB, (blasint)M, (blasint)N, (blasint)K, ctx->alpha,
-                        PQ_DATA(a, float), lda, PQ_DATA(b, float), ldb, c ? 1.0f : 0.0f,
-                        PQ_DATA(y, float), (blasint)N);
+            pq__sgemm_par(ta, tb, M, N, K, ctx->alpha, PQ_DATA(a, float), lda, PQ_DATA(b, float),
+                          ldb, c ? 1.0f : 0.0f, PQ_DATA(y, float), N, threads);
         break;
     case PQ_DTYPE_FLOAT64:
         if (c) fill_c_f64(PQ_DATA(y, double), M, N, PQ_DATA(c, double), cr, cc, ctx->beta);
         if (K > 0)
-            cblas_dgemm(CblasRowMajor, TA, TB, (blasint)M, (blasint)N, (blasint)K, ctx->alpha,
-                        PQ_DATA(a, double), lda, PQ_DATA(b, double), ldb, c ? 1.0 : 0.0,
-                        PQ_DATA(y, double), (blasint)N);
+            pq__dgemm_par(ta, tb, M, N, K, ctx->alpha, PQ_DATA(a, double), lda,
+                          PQ_DATA(b, double), ldb, c ? 1.0 : 0.0, PQ_DATA(y, double), N, threads);
         break;
     case PQ_DTYPE_FLOAT16:
     case PQ_DTYPE_BFLOAT16:
@@ -189,8 +188,8 @@ static pq_status run_gemm(pq_exec_node *n, pq_err *err)
         PQ_CHECK(wa && wb && wy && (!c || wc), PQ_ERR_NOMEM, "out of memory");
         if (c) fill_c_f32(wy, M, N, wc, cr, cc, ctx->beta);
         if (K > 0)
-            cblas_sgemm(CblasRowMajor, TA, TB, (blasint)M, (blasint)N, (blasint)K, ctx->alpha,
-                        wa, lda, wb, ldb, c ? 1.0f : 0.0f, wy, (blasint)N);
+            pq__sgemm_par(ta, tb, M, N, K, ctx->alpha, wa, lda, wb, ldb, c ? 1.0f : 0.0f, wy, N,
+                          threads);
         narrow_half(a->dtype, wy, M * N, y->data);
         break;
 #define GEMM_INT_CASE(DT, T, SFX)                                                            \
@@ -329,23 +328,29 @@ DEFINE_MM_LOOP(int64_t, i64)
 DEFINE_MM_LOOP(uint32_t, u32)
 DEFINE_MM_LOOP(uint64_t, u64)
 
-/* Batched GEMM. One GEMM when A's batch folds into M; otherwise one per batch, the batches
- * spread over `threads` threads with single-threaded BLAS when there are enough of them
- * and they are small (large ones keep BLAS's own threading). */
+/* Batched GEMM. One GEMM when A's batch folds into M; otherwise one per batch: with enough
+ * batches they are spread over the threads (single-threaded BLAS each), else each GEMM is
+ * split over the threads. */
 #define DEFINE_MM_BLAS(T, SFX, GEMM)                                                         \
     static void mm_##SFX(const mm_plan *p, const T *a, const T *b, T *y, int threads)        \
     {                                                                                        \
         if (p->a_flat) {                                                                     \
-            GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)(p->batches * p->M),    \
-                 (blasint)p->N, (blasint)p->K, (T)1, a, (blasint)p->K, b, (blasint)p->N,     \
-                 (T)0, y, (blasint)p->N);                                                    \
+            pq__##SFX##_par(0, 0, p->batches * p->M, p->N, p->K, (T)1, a, p->K, b, p->N,     \
+                            (T)0, y, p->N, threads);                                         \
             return;                                                                          \
         }                                                                                    \
-        const int par = threads > 1 && p->batches >= threads &&                              \
-                        p->M * p->N * p->K <= ((int64_t)1 << 24);                            \
-        int blas_threads = openblas_get_num_threads();                                       \
-        if (par) openblas_set_num_threads(1);                                                \
-        _Pragma("omp parallel for num_threads(threads) schedule(static) if(par)")            \
+        if (threads <= 1 || p->batches < threads) {                                          \
+            for (int64_t bi = 0; bi < p->batches; bi++) {                                    \
+                int64_t ao, bo;                                                              \
+                mm_offsets(p, bi, &ao, &bo);                                                 \
+                pq__##SFX##_par(0, 0, p->M, p->N, p->K, (T)1, a + ao * p->M * p->K, p->K,    \
+                                b + bo * p->K * p->N, p->N, (T)0, y + bi * p->M * p->N,      \
+                                p->N, threads);                                              \
+            }                                                                                \
+            return;                                                                          \
+        }                                                                                    \
+        int previous = pq__blas_single();                                                    \
+        _Pragma("omp parallel for num_threads(threads) schedule(static)")                    \
         for (int64_t bi = 0; bi < p->batches; bi++) {                                        \
             int64_t ao, bo;                                                                  \
             mm_offsets(p, bi, &ao, &bo);                                                     \
@@ -354,7 +359,7 @@ DEFINE_MM_LOOP(uint64_t, u64)
                  b + bo * p->K * p->N, (blasint)p->N, (T)0, y + bi * p->M * p->N,            \
                  (blasint)p->N);                                                             \
         }                                                                                    \
-        if (par) openblas_set_num_threads(blas_threads);                                     \
+        pq__blas_restore(previous);                                                          \
     }
 DEFINE_MM_BLAS(float, sgemm, cblas_sgemm)
 DEFINE_MM_BLAS(double, dgemm, cblas_dgemm)

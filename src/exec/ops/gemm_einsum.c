@@ -8,8 +8,8 @@
  * generic loop over output positions and summed labels.
  */
 #include "../exec_internal.h"
+#include "gemm_blas.h"
 
-#include <cblas.h>
 #include <string.h>
 
 pq_status pq__einsum_prepare(pq_exec_node *n, pq_err *err);
@@ -401,7 +401,7 @@ static int gemm_route_ok(const ein_plan *p, int n_in, pq_dtype dt)
 
 #define DEFINE_EIN_GEMM(T, SFX, GEMM)                                                        \
     static pq_status ein_gemm_##SFX(const ein_plan *p, pq_tensor *const *ins, T *y,          \
-                                    pq_err *err)                                             \
+                                    int threads, pq_err *err)                                \
     {                                                                                        \
         pq_status st = PQ_OK;                                                                \
         int bl[EIN_MAX_LABELS], ml[EIN_MAX_LABELS], nl_[EIN_MAX_LABELS], kl[EIN_MAX_LABELS];  \
@@ -486,10 +486,8 @@ static int gemm_route_ok(const ein_plan *p, int n_in, pq_dtype dt)
                 memset(z, 0, (size_t)(B * M * N) * sizeof(T));                               \
             } else {                                                                         \
                 for (int64_t bi = 0; bi < B; bi++)                                           \
-                    GEMM(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,                      \
-                         tb ? CblasTrans : CblasNoTrans, (blasint)M, (blasint)N, (blasint)K, \
-                         (T)1, a + bi * M * K, (blasint)(ta ? M : K), b + bi * K * N,        \
-                         (blasint)(tb ? K : N), (T)0, z + bi * M * N, (blasint)N);           \
+                    GEMM(ta, tb, M, N, K, (T)1, a + bi * M * K, ta ? M : K, b + bi * K * N,  \
+                         tb ? K : N, (T)0, z + bi * M * N, N, threads);                      \
             }                                                                                \
         }                                                                                    \
         if (!direct) {                                                                       \
@@ -507,8 +505,8 @@ static int gemm_route_ok(const ein_plan *p, int n_in, pq_dtype dt)
         pq_free(zbuf);                                                                       \
         return st;                                                                           \
     }
-DEFINE_EIN_GEMM(float, f32, cblas_sgemm)
-DEFINE_EIN_GEMM(double, f64, cblas_dgemm)
+DEFINE_EIN_GEMM(float, f32, pq__sgemm_par)
+DEFINE_EIN_GEMM(double, f64, pq__dgemm_par)
 
 pq_status pq__einsum_run(pq_exec_node *n, pq_err *err)
 {
@@ -533,8 +531,9 @@ pq_status pq__einsum_run(pq_exec_node *n, pq_err *err)
     PQ_TRY(pq_node_output(n, 0, dt, p.n_out, p.out_dims, 0, &y, err));
     if (y->numel == 0) goto fail;
     if (gemm_route_ok(&p, c->n_in, dt)) {
-        if (dt == PQ_DTYPE_FLOAT32) PQ_TRY(ein_gemm_f32(&p, n->inputs, y->data, err));
-        else PQ_TRY(ein_gemm_f64(&p, n->inputs, y->data, err));
+        int threads = pq_node_threads(n);
+        if (dt == PQ_DTYPE_FLOAT32) PQ_TRY(ein_gemm_f32(&p, n->inputs, y->data, threads, err));
+        else PQ_TRY(ein_gemm_f64(&p, n->inputs, y->data, threads, err));
         goto fail;
     }
     switch (dt) {
