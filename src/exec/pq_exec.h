@@ -34,8 +34,9 @@ typedef struct pq_op_def {
      * inputs (op->inputs[i]->value), allocates n->ctx. Errors say what is wrong; the
      * executor prefixes the node. */
     pq_status (*prepare)(pq_exec_node *n, pq_err *err);
-    /* Computes n->outputs from n->inputs. Must create every output with
-     * pq_node_output() (also the ones the graph omits). */
+    /* Computes n->outputs from n->inputs. Must create every output the graph uses
+     * (n->op->outputs[i] != NULL) with pq_node_output() or pq_node_set_output(); creating
+     * omitted ones too is allowed (the executor drops them). */
     pq_status (*run)(pq_exec_node *n, pq_err *err);
     /* Optional. Frees n->ctx. */
     void (*release)(pq_exec_node *n);
