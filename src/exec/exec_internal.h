@@ -19,7 +19,8 @@
     X(gather)             \
     X(resize)             \
     X(rnn)                \
-    X(quant)
+    X(quant)              \
+    X(misc)
 
 #define PQ_DECLARE_FAMILY(fam) extern const pq_op_def pq_ops_##fam[];
 PQ_OP_FAMILIES(PQ_DECLARE_FAMILY)
