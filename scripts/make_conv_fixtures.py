@@ -35,6 +35,7 @@ NP_TO_ONNX = {
     np.dtype("int64"): TensorProto.INT64,
     np.dtype("uint8"): TensorProto.UINT8,
     np.dtype("int8"): TensorProto.INT8,
+    np.dtype("float16"): TensorProto.FLOAT16,
 }
 
 
@@ -153,6 +154,7 @@ def make_conv():
               dilations=[2, 1, 2], pads=[1, 0, 1, 0, 1, 1])
     conv_case("conv2d_opset1_group", [1, 4, 5, 5], [4, 2, 3, 3], group=2, pads=[1, 1, 1, 1],
               opset=7)
+
 
 
 # ---------------------------------------------------------------- ConvTranspose
@@ -337,9 +339,28 @@ def make_gemm():
     write("gemm_float64_row_bias", "Gemm", [("A", a), ("B", b), ("C", c)], [("Y", a @ b + c)], 9)
 
 
+def make_half():
+    # float16: the reference is the float32 convolution of the same (exactly widened) values,
+    # rounded to float16 once.
+    x = rand(1, 4, 6, 5).astype(np.float16)
+    w = rand(6, 2, 3, 3).astype(np.float16)
+    b = rand(6).astype(np.float16)
+    y = conv_ref(x.astype(np.float32), w.astype(np.float32), b.astype(np.float32), [1, 1],
+                 [1, 1], [1, 1, 1, 1], 2).astype(np.float16)
+    write("conv2d_float16_group", "Conv", [("X", x), ("W", w), ("B", b)], [("Y", y)], 13,
+          group=2, kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    x = rand(1, 3, 4, 4).astype(np.float16)
+    w = rand(3, 2, 3, 3).astype(np.float16)
+    y = convt_ref(x.astype(np.float32), w.astype(np.float32), None, [2, 2], [1, 1],
+                  [1, 1, 1, 1], [1, 1], 1).astype(np.float16)
+    write("convtranspose2d_float16", "ConvTranspose", [("X", x), ("W", w)], [("Y", y)], 13,
+          strides=[2, 2], pads=[1, 1, 1, 1], output_padding=[1, 1])
+
+
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     make_conv()
     make_convtranspose()
     make_pool()
     make_gemm()
+    make_half()  # last: earlier fixtures keep their random streams

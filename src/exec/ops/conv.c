@@ -8,7 +8,8 @@
  * multiplied by W_g [M/g, C/g * K]. A 1x1 kernel with stride 1 and no padding skips im2col
  * (the image itself is the patch matrix); depthwise 2-D convolution (group == C == M) runs a
  * direct loop. ConvTranspose: cols [M/g * K, P_in] = W_g^T X_g, then col2im scatters the
- * columns into Y. float32 goes through cblas_sgemm, float64 through cblas_dgemm.
+ * columns into Y. float32 goes through cblas_sgemm, float64 through cblas_dgemm, float16 and
+ * bfloat16 through the float32 kernels on widened copies.
  */
 #include "../exec_internal.h"
 #include "gemm_blas.h"
@@ -605,9 +606,10 @@ static pq_status check_inputs(const pq_tensor *x, const pq_tensor *w, const pq_t
                               int64_t M, pq_err *err)
 {
     char b1[128], b2[128];
-    if (x->dtype != PQ_DTYPE_FLOAT32 && x->dtype != PQ_DTYPE_FLOAT64)
-        return pq_err_set(err, PQ_ERR_UNSUPPORTED, "input X has dtype %s (float32 and float64 "
-                          "are supported)", pq_dtype_name(x->dtype));
+    if (x->dtype != PQ_DTYPE_FLOAT32 && x->dtype != PQ_DTYPE_FLOAT64 &&
+        x->dtype != PQ_DTYPE_FLOAT16 && x->dtype != PQ_DTYPE_BFLOAT16)
+        return pq_err_set(err, PQ_ERR_UNSUPPORTED, "input X has dtype %s (float32, float64, "
+                          "float16 and bfloat16 are supported)", pq_dtype_name(x->dtype));
     if (w->dtype != x->dtype)
         return pq_err_set(err, PQ_ERR_INVALID, "weight W is %s but X is %s",
                           pq_dtype_name(w->dtype), pq_dtype_name(x->dtype));
@@ -616,6 +618,55 @@ static pq_status check_inputs(const pq_tensor *x, const pq_tensor *w, const pq_t
                           pq_tensor_describe(b, b1, sizeof b1), pq_dtype_name(x->dtype),
                           (long long)M, pq_tensor_describe(x, b2, sizeof b2));
     return PQ_OK;
+}
+
+/* float32 Conv: depthwise 2-D direct, everything else through im2col + GEMM. */
+static pq_status conv_f32(pq_exec_node *n, const conv_geom *g, const float *x, const float *w,
+                          const float *b, float *y, pq_err *err)
+{
+    if (g->r == 2 && g->G == g->C && g->M == g->C && g->G > 1 && g->k[1] <= 64) {
+        int threads = pq_node_threads(n);
+        conv_depthwise2d_f32(g, x, w, b, y, threads < 1 ? 1 : threads);
+        return PQ_OK;
+    }
+    return conv_gemm_f32(n, g, x, w, b, y, err);
+}
+
+typedef pq_status (*conv_f32_fn)(pq_exec_node *n, const conv_geom *g, const float *x,
+                                 const float *w, const float *b, float *y, pq_err *err);
+
+/* float16 / bfloat16 element i as float. */
+static float half_get(const pq_tensor *t, int64_t i)
+{
+    uint16_t v = PQ_DATA(t, uint16_t)[i];
+    return t->dtype == PQ_DTYPE_FLOAT16 ? pq_f16_to_f32(v) : pq_bf16_to_f32(v);
+}
+
+/* float16 / bfloat16: the float32 kernel on widened copies, the result rounded back. */
+static pq_status conv_half(pq_exec_node *n, const conv_geom *g, const pq_tensor *x,
+                           const pq_tensor *w, const pq_tensor *b, pq_tensor *y, conv_f32_fn fn,
+                           pq_err *err)
+{
+    pq_status st = PQ_OK;
+    float *wx = pq_malloc((size_t)(x->numel + 1) * sizeof *wx);
+    float *ww = pq_malloc((size_t)(w->numel + 1) * sizeof *ww);
+    float *wb = b ? pq_malloc((size_t)(b->numel + 1) * sizeof *wb) : NULL;
+    float *wy = pq_malloc((size_t)(y->numel + 1) * sizeof *wy);
+    PQ_CHECK(wx && ww && wy && (!b || wb), PQ_ERR_NOMEM, "out of memory widening %s",
+             pq_dtype_name(x->dtype));
+    for (int64_t i = 0; i < x->numel; i++) wx[i] = half_get(x, i);
+    for (int64_t i = 0; i < w->numel; i++) ww[i] = half_get(w, i);
+    for (int64_t i = 0; b && i < b->numel; i++) wb[i] = half_get(b, i);
+    PQ_TRY(fn(n, g, wx, ww, wb, wy, err));
+    for (int64_t i = 0; i < y->numel; i++)
+        PQ_DATA(y, uint16_t)[i] = y->dtype == PQ_DTYPE_FLOAT16 ? pq_f32_to_f16(wy[i])
+                                                               : pq_f32_to_bf16(wy[i]);
+fail:
+    pq_free(wx);
+    pq_free(ww);
+    pq_free(wb);
+    pq_free(wy);
+    return st;
 }
 
 static pq_status run_conv(pq_exec_node *n, pq_err *err)
@@ -635,20 +686,14 @@ static pq_status run_conv(pq_exec_node *n, pq_err *err)
     for (int i = 0; i < g.r; i++) ydims[2 + i] = g.out[i];
     PQ_TRY(pq_node_output(n, 0, x->dtype, x->rank, ydims, 1, &y, err));
     if (g.N == 0) return PQ_OK;
-    if (x->dtype == PQ_DTYPE_FLOAT32) {
-        if (g.r == 2 && g.G == g.C && g.M == g.C && g.G > 1 && g.k[1] <= 64) {
-            int threads = pq_node_threads(n);
-            conv_depthwise2d_f32(&g, PQ_DATA(x, float), PQ_DATA(w, float),
-                                 b ? PQ_DATA(b, float) : NULL, PQ_DATA(y, float),
-                                 threads < 1 ? 1 : threads);
-            return PQ_OK;
-        }
-        PQ_TRY(conv_gemm_f32(n, &g, PQ_DATA(x, float), PQ_DATA(w, float),
-                             b ? PQ_DATA(b, float) : NULL, PQ_DATA(y, float), err));
-    } else {
+    if (x->dtype == PQ_DTYPE_FLOAT32)
+        PQ_TRY(conv_f32(n, &g, PQ_DATA(x, float), PQ_DATA(w, float),
+                        b ? PQ_DATA(b, float) : NULL, PQ_DATA(y, float), err));
+    else if (x->dtype == PQ_DTYPE_FLOAT64)
         PQ_TRY(conv_gemm_f64(n, &g, PQ_DATA(x, double), PQ_DATA(w, double),
                              b ? PQ_DATA(b, double) : NULL, PQ_DATA(y, double), err));
-    }
+    else
+        PQ_TRY(conv_half(n, &g, x, w, b, y, conv_f32, err));
     return PQ_OK;
 fail:
     return st;
@@ -732,9 +777,11 @@ static pq_status run_convtranspose(pq_exec_node *n, pq_err *err)
     if (x->dtype == PQ_DTYPE_FLOAT32)
         PQ_TRY(convt_f32(n, &g, PQ_DATA(x, float), PQ_DATA(w, float),
                          b ? PQ_DATA(b, float) : NULL, PQ_DATA(y, float), err));
-    else
+    else if (x->dtype == PQ_DTYPE_FLOAT64)
         PQ_TRY(convt_f64(n, &g, PQ_DATA(x, double), PQ_DATA(w, double),
                          b ? PQ_DATA(b, double) : NULL, PQ_DATA(y, double), err));
+    else
+        PQ_TRY(conv_half(n, &g, x, w, b, y, convt_f32, err));
     return PQ_OK;
 fail:
     return st;
