@@ -4,11 +4,13 @@
  * Layout: X is [N, C, D1..Dr] row-major; Conv W is [M, C/group, k1..kr], ConvTranspose W is
  * [C, M/group, k1..kr]; Y is [N, M, O1..Or]. Spatial rank r is 1..PQ_MAX_RANK-2.
  *
- * Conv: per image and group, the input patch matrix cols [C/g * K, P_out] (im2col) is
- * multiplied by W_g [M/g, C/g * K]. A 1x1 kernel with stride 1 and no padding skips im2col
- * (the image itself is the patch matrix); depthwise 2-D convolution (group == C == M) runs a
- * direct loop. ConvTranspose: cols [M/g * K, P_in] = W_g^T X_g, then col2im scatters the
- * columns into Y. float32 goes through cblas_sgemm, float64 through cblas_dgemm, float16 and
+ * Conv: Y_g = W_g [M/g, C/g * K] x cols [C/g * K, P_out], the patch matrix (im2col). Work
+ * items are (image, group, tile of output columns); each thread im2cols a tile of about 1 MB
+ * (stays in L2) into its own slice of the executor workspace and runs a single-threaded
+ * GEMM into Y (see gemm_blas.h for why BLAS never threads itself here). A 1x1 kernel with
+ * stride 1 and no padding skips im2col (the image is the patch matrix); depthwise 2-D
+ * convolution (group == C == M) runs a direct vectorised loop. ConvTranspose:
+ * cols [M/g * K, P_in] = W_g^T X_g, then col2im scatters the columns into Y. float32 goes through cblas_sgemm, float64 through cblas_dgemm, float16 and
  * bfloat16 through the float32 kernels on widened copies.
  */
 #include "../exec_internal.h"
