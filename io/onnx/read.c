@@ -163,7 +163,7 @@ fail:
 
 /* ------------------------------------------------------------------ attributes */
 
-static pq_status read_graph(rd_ctx *c, const Onnx__GraphProto *gp, pq_graph *parent,
+static pq_status read_graph(rd_ctx *c, Onnx__GraphProto *gp, pq_graph *parent,
                             pq_graph **out, pq_err *err);
 
 /* The attribute type a pre-IR-v2 AttributeProto (no `type` field) implies. */
@@ -378,7 +378,7 @@ static pq_status node_name(pq_graph *g, const pq_strmap *claimed, const Onnx__No
     return PQ_OK;
 }
 
-static pq_status read_graph(rd_ctx *c, const Onnx__GraphProto *gp, pq_graph *parent,
+static pq_status read_graph(rd_ctx *c, Onnx__GraphProto *gp, pq_graph *parent,
                             pq_graph **out, pq_err *err)
 {
     pq_status st = PQ_OK;
@@ -399,7 +399,7 @@ static pq_status read_graph(rd_ctx *c, const Onnx__GraphProto *gp, pq_graph *par
 
     /* Initializers. */
     for (size_t k = 0; k < gp->n_initializer; k++) {
-        const Onnx__TensorProto *tp = gp->initializer[k];
+        Onnx__TensorProto *tp = gp->initializer[k];
         const char *name = tp->name ? tp->name : "";
         pq_tensor *t = NULL;
         pq_var *v = NULL;
@@ -412,6 +412,13 @@ static pq_status read_graph(rd_ctx *c, const Onnx__GraphProto *gp, pq_graph *par
             goto fail;
         }
         PQ_TRY(pq_graph_create_parameter(g, name, t, &v, err));
+        /* The message is ours: drop the copied bytes now, so that a large model is not held
+         * twice while it is converted. */
+        if (tp->has_raw_data) {
+            pq_free(tp->raw_data.data);
+            tp->raw_data.data = NULL;
+            tp->raw_data.len = 0;
+        }
     }
 
     /* Graph inputs (possibly also initializers). */
@@ -557,7 +564,7 @@ fail:
 
 /* ------------------------------------------------------------------ models */
 
-static pq_status read_model(const Onnx__ModelProto *m, const char *base_dir, pq_graph **out,
+static pq_status read_model(Onnx__ModelProto *m, const char *base_dir, pq_graph **out,
                             pq_err *err)
 {
     pq_status st = PQ_OK;
@@ -610,12 +617,13 @@ fail:
     return st;
 }
 
-pq_status pq_onnx_load_buffer(const uint8_t *buf, size_t len, const char *name,
-                              const char *base_dir, pq_graph **out, pq_err *err)
+/* Loads a model from buf; `owned` (may be NULL) is buf itself when the caller gives it up:
+ * it is freed as soon as protobuf-c has copied what it needs, before the conversion. */
+static pq_status load_model(const uint8_t *buf, size_t len, uint8_t *owned, const char *name,
+                            const char *base_dir, pq_graph **out, pq_err *err)
 {
     pq_status st = PQ_OK;
     Onnx__ModelProto *m = NULL;
-    if (!name) name = "<buffer>";
     *out = NULL;
     PQ_CHECK(buf || len == 0, PQ_ERR_INVALID, "%s: no data", name);
     PQ_CHECK(len > 0, PQ_ERR_FORMAT, "%s: empty file", name);
@@ -626,6 +634,8 @@ pq_status pq_onnx_load_buffer(const uint8_t *buf, size_t len, const char *name,
     }
     pq__onnx_alloc_failed_reset();
     m = onnx__model_proto__unpack(&pq__onnx_allocator, len, buf);
+    pq_free(owned);
+    owned = NULL;
     PQ_CHECK(m || !pq__onnx_alloc_failed(), PQ_ERR_NOMEM, "%s: out of memory parsing %zu bytes",
              name, len);
     PQ_CHECK(m, PQ_ERR_FORMAT, "%s: not a valid ONNX model (protobuf-c cannot parse it as "
@@ -633,8 +643,15 @@ pq_status pq_onnx_load_buffer(const uint8_t *buf, size_t len, const char *name,
     st = read_model(m, base_dir, out, err);
     if (st != PQ_OK) pq_err_prefix(err, "%s", name);
 fail:
+    pq_free(owned);
     if (m) protobuf_c_message_free_unpacked(&m->base, &pq__onnx_allocator);
     return st;
+}
+
+pq_status pq_onnx_load_buffer(const uint8_t *buf, size_t len, const char *name,
+                              const char *base_dir, pq_graph **out, pq_err *err)
+{
+    return load_model(buf, len, NULL, name ? name : "<buffer>", base_dir, out, err);
 }
 
 pq_status pq_onnx_load(const char *path, pq_graph **out, pq_err *err)
@@ -644,14 +661,13 @@ pq_status pq_onnx_load(const char *path, pq_graph **out, pq_err *err)
     size_t len = 0;
     char *dir = NULL;
     *out = NULL;
-    PQ_TRY(pq__onnx_read_file(path, &buf, &len, err));
     const char *slash = strrchr(path, '/');
     dir = slash ? pq__onnx_strndup(path, slash == path ? 1 : (size_t)(slash - path))
                 : pq_strdup(".");
     PQ_CHECK(dir, PQ_ERR_NOMEM, "%s: out of memory", path);
-    st = pq_onnx_load_buffer(buf, len, path, dir, out, err);
+    PQ_TRY(pq__onnx_read_file(path, &buf, &len, err));
+    st = load_model(buf, len, buf, path, dir, out, err); /* frees buf */
 fail:
     pq_free(dir);
-    pq_free(buf);
     return st;
 }
