@@ -5,30 +5,17 @@
  * operator types of the main graph (count descending, then name; ops of a non-default
  * domain are "domain:Type"), and the parameters: initializer tensors, elements and bytes.
  * With --json the same goes to stdout as one JSON object (jansson). */
-#include "app_cmds.h"
+#include "app.h"
 #include "pq_core.h"
 #include "pq_ir.h"
 #include "pq_onnx.h"
 
 #include <inttypes.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { EXIT_OK_ = 0, EXIT_BAD_INPUT = 1, EXIT_USAGE = 2 };
-
-static void inspect_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void inspect_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("ppq-calib inspect: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
 
 static void inspect_usage(FILE *to)
 {
@@ -307,38 +294,38 @@ int pq_cmd_inspect(int argc, char **argv)
             json = 1;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             inspect_usage(stdout);
-            return EXIT_OK_;
+            return PQ_EXIT_OK;
         } else if (argv[i][0] == '-' && argv[i][1]) {
-            inspect_error("unknown option '%s'", argv[i]);
+            pq_app_error("unknown option '%s'", argv[i]);
             inspect_usage(stderr);
-            return EXIT_USAGE;
+            return PQ_EXIT_USAGE;
         } else if (path) {
-            inspect_error("one model expected, got '%s' and '%s'", path, argv[i]);
+            pq_app_error("one model expected, got '%s' and '%s'", path, argv[i]);
             inspect_usage(stderr);
-            return EXIT_USAGE;
+            return PQ_EXIT_USAGE;
         } else {
             path = argv[i];
         }
     }
     if (!path) {
-        inspect_error("no model given");
+        pq_app_error("no model given");
         inspect_usage(stderr);
-        return EXIT_USAGE;
+        return PQ_EXIT_USAGE;
     }
     pq_err err = {0};
     pq_graph *g = NULL;
     if (pq_onnx_load(path, &g, &err) != PQ_OK) {
-        inspect_error("%s", err.msg);
-        return EXIT_BAD_INPUT;
+        pq_app_error("%s", err.msg);
+        return PQ_EXIT_FAIL;
     }
     summary s;
-    int rc = EXIT_OK_;
+    int rc = PQ_EXIT_OK;
     if (summarize(g, &s) != 0) {
-        inspect_error("%s: out of memory", path);
-        rc = EXIT_BAD_INPUT;
+        pq_app_error("%s: out of memory", path);
+        rc = PQ_EXIT_FAIL;
     } else if (json ? print_json(path, g, &s) != 0 : (print_text(path, g, &s), fflush(stdout) != 0)) {
-        inspect_error("%s: cannot write the summary", path);
-        rc = EXIT_BAD_INPUT;
+        pq_app_error("%s: cannot write the summary", path);
+        rc = PQ_EXIT_FAIL;
     }
     summary_free(&s);
     pq_graph_destroy(&g);
