@@ -81,10 +81,13 @@ int pq_node_threads(const pq_exec_node *n)
 #endif
 }
 
+/* The heavy kernels split their GEMMs over OpenMP threads and call BLAS single-threaded:
+ * OpenBLAS's own workers spin after each call and would steal the cores the next OpenMP
+ * region needs. So a thread count goes to OpenMP, and BLAS gets one thread. */
 void pq_exec_set_threads(int threads)
 {
     if (threads <= 0) return;
-    openblas_set_num_threads(threads);
+    openblas_set_num_threads(1);
 #ifdef _OPENMP
     omp_set_num_threads(threads);
 #endif

@@ -126,7 +126,8 @@ pq_status pq_executor_trace_shapes(pq_executor *ex, pq_graph *g, int n_feeds,
                                    const char *const *feed_names, pq_tensor *const *feeds,
                                    pq_err *err);
 
-/* Sets the number of threads BLAS and OpenMP loops use in this process (0 = unchanged). */
+/* Sets the number of threads kernels use in this process (0 = unchanged): OpenMP gets
+ * `threads`, BLAS one (kernels split their GEMMs over the OpenMP threads themselves). */
 void pq_exec_set_threads(int threads);
 
 #ifdef __cplusplus
