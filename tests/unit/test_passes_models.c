@@ -1,0 +1,320 @@
+/* test_passes_models.c - every pass of "format,fuse" applied one after the other to real
+ * exported models (ResNet-18, MobileNetV2, a 2-layer transformer encoder, and the extra
+ * models of tests/e2e/make_pass_models.py); after each pass the executor runs the graph
+ * and every graph output is compared with the output before that pass, and the end result
+ * with the original graph.
+ *
+ * Error metric: max_i |y_i - ref_i| / max_i |ref_i| per output (the largest error relative
+ * to the output's range). Bound: 1e-5 per pass, 1e-4 for fuse_bn (weights rounded to float
+ * after scaling by gamma / sqrt(var + eps), twenty layers deep) and for the whole pipeline.
+ *
+ * The models are large and not committed: they are exported on first use by
+ * scripts/make_models.py and tests/e2e/make_pass_models.py with /usr/bin/python3 into
+ * $PQ_PASS_MODELS_DIR (default: ./pass_models under the test's working directory, i.e.
+ * the build tree) and reused by later runs. */
+#include "pq_exec.h"
+#include "pq_npy.h"
+#include "pq_onnx.h"
+#include "pq_passes.h"
+#include "pq_test.h"
+
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#define PY "/usr/bin/python3"
+
+static char dir[512];
+
+static int exists(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+/* Exports the models once. Returns 0 when they are not there afterwards. */
+static int ensure_models(void)
+{
+    const char *env = getenv("PQ_PASS_MODELS_DIR");
+    snprintf(dir, sizeof dir, "%s", env && env[0] ? env : "pass_models");
+    static const char *const files[] = {"resnet18.onnx", "mobilenet_v2.onnx", "transformer.onnx",
+                                        "extras_cnn.onnx", "extras_opset10.onnx"};
+    char path[1024], cmd[2048];
+    int missing_main = 0, missing_extra = 0;
+    for (int k = 0; k < 5; k++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[k]);
+        if (!exists(path)) *(k < 3 ? &missing_main : &missing_extra) = 1;
+    }
+    if (missing_main) {
+        snprintf(cmd, sizeof cmd, "%s %s/scripts/make_models.py %s >&2", PY, PQ_SOURCE_DIR, dir);
+        fprintf(stderr, "exporting models: %s\n", cmd);
+        if (system(cmd) != 0) return 0;
+    }
+    if (missing_extra) {
+        snprintf(cmd, sizeof cmd, "%s %s/tests/e2e/make_pass_models.py %s >&2", PY, PQ_SOURCE_DIR,
+                 dir);
+        fprintf(stderr, "exporting models: %s\n", cmd);
+        if (system(cmd) != 0) return 0;
+    }
+    return 1;
+}
+
+/* The first `batch` samples of <name>_input.npy. */
+static pq_tensor *load_input(const char *name, int64_t batch)
+{
+    pq_err err = {0};
+    char path[1024];
+    pq_tensor *all = NULL, *x = NULL;
+    snprintf(path, sizeof path, "%s/%s_input.npy", dir, name);
+    PQ_EXPECT_OK(pq_npy_load(path, &all, &err), &err);
+    if (!all) return NULL;
+    int64_t dims[PQ_MAX_RANK];
+    for (int d = 0; d < all->rank; d++) dims[d] = all->dims[d];
+    if (batch > dims[0]) batch = dims[0];
+    dims[0] = batch;
+    PQ_EXPECT_OK(pq_tensor_create(all->dtype, all->rank, dims, &x, &err), &err);
+    if (x) memcpy(x->data, all->data, x->nbytes);
+    pq_tensor_destroy(&all);
+    return x;
+}
+
+/* Runs g on x; returns every graph output (caller destroys) in outs[0..n). */
+static int run_graph(const pq_graph *g, pq_tensor *x, pq_tensor **outs)
+{
+    pq_err err = {0};
+    pq_executor *ex = NULL;
+    const char *req[16];
+    int n = (int)g->outputs.n;
+    const char *in_name = ((pq_var *)g->inputs.items[0])->name;
+    for (int k = 0; k < n && k < 16; k++) req[k] = ((pq_var *)g->outputs.items[k])->name;
+    PQ_EXPECT_OK(pq_executor_create(g, NULL, &ex, &err), &err);
+    if (!ex) return 0;
+    pq_status st = pq_executor_run(ex, 1, &in_name, &x, n, req, outs, &err);
+    PQ_EXPECT_OK(st, &err);
+    pq_executor_destroy(&ex);
+    return st == PQ_OK ? n : 0;
+}
+
+/* max |a - b| / max |b|. */
+static double rel_err(const pq_tensor *a, const pq_tensor *b)
+{
+    if (!a || !b || a->numel != b->numel || a->dtype != PQ_DTYPE_FLOAT32 || b->dtype != PQ_DTYPE_FLOAT32)
+        return 1e30;
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < a->numel; i++) {
+        double d = fabs((double)PQ_DATA(a, float)[i] - PQ_DATA(b, float)[i]);
+        double r = fabs((double)PQ_DATA(b, float)[i]);
+        if (!(d <= num)) num = d; /* NaN propagates */
+        if (r > den) den = r;
+    }
+    return num / (den > 0 ? den : 1e-30);
+}
+
+static int count_ops(const pq_graph *g, const char *type)
+{
+    int n = 0;
+    for (int64_t k = 0; k < g->ops.n; k++) n += pq_op_is(g->ops.items[k], type);
+    return n;
+}
+
+static int count_ext(const pq_graph *g, const char *value)
+{
+    int n = 0;
+    for (int64_t k = 0; k < g->ops.n; k++) {
+        const char *s = pq_op_get_ext_str(g->ops.items[k], PQ_EXT_FUSION);
+        n += s && strcmp(s, value) == 0;
+    }
+    return n;
+}
+
+/* Loads `name`, fixes its batch, then applies every pass of format,fuse one by one with a
+ * numerical check after each. Returns the processed graph (caller destroys) and the report. */
+static pq_graph *run_checked(const char *name, int64_t batch, pq_pass_report *rep)
+{
+    pq_err err = {0};
+    char path[1024];
+    pq_graph *g = NULL;
+    pq_tensor *x = load_input(name, batch), *ref[16] = {0}, *prev[16] = {0}, *cur[16] = {0};
+    snprintf(path, sizeof path, "%s/%s.onnx", dir, name);
+    PQ_EXPECT_OK(pq_onnx_load(path, &g, &err), &err);
+    if (!g || !x) goto done;
+    PQ_EXPECT_OK(pq_passes_set_input_shape(g, ((pq_var *)g->inputs.items[0])->name, x->rank,
+                                           x->dims, &err),
+                 &err);
+    int n = run_graph(g, x, ref);
+    PQ_EXPECT(n > 0);
+    if (!n) goto done;
+    /* The float reference from torch, for the record (the executor's own accuracy). */
+    snprintf(path, sizeof path, "%s/%s_output.npy", dir, name);
+    pq_tensor *torch_out = NULL;
+    if (pq_npy_load(path, &torch_out, &err) == PQ_OK && n == 1) {
+        double num = 0, den = 0;
+        for (int64_t i = 0; i < ref[0]->numel && i < torch_out->numel; i++) {
+            double d = fabs((double)PQ_DATA(ref[0], float)[i] - PQ_DATA(torch_out, float)[i]);
+            if (d > num) num = d;
+            if (fabs(PQ_DATA(torch_out, float)[i]) > den) den = fabs(PQ_DATA(torch_out, float)[i]);
+        }
+        fprintf(stderr, "%-14s executor vs torch: %.3g\n", name, num / den);
+    }
+    pq_tensor_destroy(&torch_out);
+    for (int k = 0; k < n; k++) prev[k] = pq_tensor_retain(ref[k]);
+    for (const char *const *p = pq_passes_names(); *p; p++) {
+        int before = rep->n;
+        PQ_EXPECT_OK(pq_passes_run(g, *p, rep, &err), &err);
+        if (rep->n == before) break;
+        const pq_pass_result *r = &rep->items[rep->n - 1];
+        int m = run_graph(g, x, cur);
+        PQ_EXPECT_EQ(m, n);
+        double worst = 0;
+        for (int k = 0; k < m; k++) {
+            double e = rel_err(cur[k], prev[k]);
+            if (e > worst) worst = e;
+            pq_tensor_destroy(&prev[k]);
+            prev[k] = cur[k];
+            cur[k] = NULL;
+        }
+        double tol = strcmp(*p, "fuse_bn") == 0 ? 1e-4 : 1e-5;
+        fprintf(stderr, "%-14s %-20s %4lld changed %3lld refused  ops %4lld -> %4lld  max rel err %.3g\n",
+                name, *p, (long long)r->changes, (long long)r->refused, (long long)r->ops_before,
+                (long long)r->ops_after, worst);
+        if (!(worst <= tol))
+            PQ_FAIL_AT("%s: pass %s: max relative error %.3g over %g", name, *p, worst, tol);
+    }
+    double total = 0;
+    for (int k = 0; k < n; k++) {
+        double e = rel_err(prev[k], ref[k]);
+        if (e > total) total = e;
+    }
+    fprintf(stderr, "%-14s format,fuse total max rel err %.3g\n", name, total);
+    if (!(total <= 1e-4)) PQ_FAIL_AT("%s: pipeline error %.3g over 1e-4", name, total);
+    PQ_EXPECT_OK(pq_graph_validate(g, &err), &err);
+done:
+    for (int k = 0; k < 16; k++) {
+        pq_tensor_destroy(&ref[k]);
+        pq_tensor_destroy(&prev[k]);
+        pq_tensor_destroy(&cur[k]);
+    }
+    pq_tensor_destroy(&x);
+    return g;
+}
+
+static int changes(const pq_pass_report *rep, const char *pass)
+{
+    const pq_pass_result *r = pq_pass_report_find(rep, pass);
+    return r ? (int)r->changes : -1;
+}
+
+PQ_TEST(resnet18_format_fuse)
+{
+    pq_pass_report rep = {0};
+    if (!ensure_models()) {
+        PQ_FAIL_AT("models could not be exported into %s", dir);
+        return;
+    }
+    pq_graph *g = run_checked("resnet18", 2, &rep);
+    if (!g) return;
+    PQ_EXPECT_EQ(count_ops(g, "BatchNormalization"), 0);
+    PQ_EXPECT_EQ(count_ops(g, "Identity"), 0);
+    PQ_EXPECT_EQ(count_ops(g, "Conv"), 20);
+    PQ_EXPECT_EQ(changes(&rep, "fuse_bn"), 20);
+    /* Stem conv + conv1 of each of the 8 basic blocks feed a Relu directly; the other 8
+     * Relus follow the residual Add. */
+    PQ_EXPECT_EQ(changes(&rep, "fuse_activation"), 9);
+    PQ_EXPECT_EQ(count_ext(g, "conv_activation"), 18);
+    char *text = NULL;
+    pq_err err = {0};
+    PQ_EXPECT_OK(pq_pass_report_format(&rep, &text, &err), &err);
+    fprintf(stderr, "%s", text ? text : "");
+    pq_free(text);
+    pq_pass_report_free(&rep);
+    pq_graph_destroy(&g);
+}
+
+PQ_TEST(mobilenet_v2_format_fuse)
+{
+    pq_pass_report rep = {0};
+    if (!ensure_models()) {
+        PQ_FAIL_AT("models could not be exported into %s", dir);
+        return;
+    }
+    pq_graph *g = run_checked("mobilenet_v2", 2, &rep);
+    if (!g) return;
+    PQ_EXPECT_EQ(count_ops(g, "BatchNormalization"), 0);
+    PQ_EXPECT_EQ(count_ops(g, "Constant"), 0);
+    PQ_EXPECT_EQ(count_ops(g, "Identity"), 0);
+    PQ_EXPECT_EQ(changes(&rep, "fuse_bn"), 52);
+    /* Every ReLU6 (Clip 0..6) follows a Conv+BN. */
+    PQ_EXPECT_EQ(count_ops(g, "Clip"), 35);
+    PQ_EXPECT_EQ(changes(&rep, "fuse_activation"), 35);
+    pq_pass_report_free(&rep);
+    pq_graph_destroy(&g);
+}
+
+PQ_TEST(transformer_format_fuse)
+{
+    pq_pass_report rep = {0};
+    if (!ensure_models()) {
+        PQ_FAIL_AT("models could not be exported into %s", dir);
+        return;
+    }
+    pq_graph *g = run_checked("transformer", 4, &rep);
+    if (!g) return;
+    /* Static input: the shape subgraphs of multi-head attention fold away. */
+    PQ_EXPECT_EQ(count_ops(g, "Shape"), 0);
+    PQ_EXPECT_EQ(count_ops(g, "Gather"), 0);
+    PQ_EXPECT_EQ(count_ops(g, "Constant"), 0);
+    PQ_EXPECT_EQ(count_ops(g, "Concat"), 0);
+    /* 2 layers x (norm1, norm2); 2 layers x 1 GELU. */
+    PQ_EXPECT_EQ(changes(&rep, "fuse_layernorm"), 4);
+    PQ_EXPECT_EQ(count_ops(g, "LayerNormalization"), 4);
+    PQ_EXPECT_EQ(count_ops(g, "ReduceMean"), 0);
+    PQ_EXPECT_EQ(count_ops(g, "Sqrt"), 0);
+    PQ_EXPECT_EQ(changes(&rep, "fuse_gelu"), 2);
+    PQ_EXPECT_EQ(count_ops(g, "Gelu"), 2);
+    PQ_EXPECT_EQ(count_ops(g, "Erf"), 0);
+    /* Post-norm layers: every LayerNormalization reads a residual Add. */
+    PQ_EXPECT_EQ(changes(&rep, "fuse_skip_layernorm"), 4);
+    /* The linear layers act on 3-D activations: MatMul + Add stays (refused, not 2-D). */
+    const pq_pass_result *mm = pq_pass_report_find(&rep, "fuse_matmul_add");
+    PQ_EXPECT(mm && mm->changes == 0 && mm->refused == 6);
+    if (mm) PQ_EXPECT_CONTAINS(mm->first_refusal, "not 2-D");
+    pq_pass_report_free(&rep);
+    pq_graph_destroy(&g);
+}
+
+PQ_TEST(extra_models_format_fuse)
+{
+    pq_pass_report rep = {0};
+    if (!ensure_models()) {
+        PQ_FAIL_AT("models could not be exported into %s", dir);
+        return;
+    }
+    pq_graph *g = run_checked("extras_cnn", 3, &rep);
+    if (g) {
+        /* Conv+BN, ConvTranspose+BN, Gemm+BN (Linear + BatchNorm1d), 2-D MatMul + BN. */
+        PQ_EXPECT_EQ(count_ops(g, "BatchNormalization"), 0);
+        PQ_EXPECT_EQ(changes(&rep, "fuse_bn"), 4);
+        PQ_EXPECT_EQ(changes(&rep, "fuse_conv_bias"), 1);
+        /* x @ W + b on 2-D, and the MatMul+BN's bias Add. */
+        PQ_EXPECT_EQ(changes(&rep, "fuse_matmul_add"), 2);
+        PQ_EXPECT_EQ(count_ops(g, "MatMul"), 0);
+        PQ_EXPECT_EQ(changes(&rep, "fuse_gelu"), 1); /* tanh form */
+        PQ_EXPECT_EQ(count_ops(g, "Tanh"), 0);
+    }
+    pq_pass_report_free(&rep);
+    pq_graph_destroy(&g);
+    g = run_checked("extras_opset10", 3, &rep);
+    if (g) {
+        PQ_EXPECT_EQ(pq_graph_opset(g, ""), 13);
+        const pq_pass_result *r = pq_pass_report_find(&rep, "normalize");
+        PQ_EXPECT(r && r->changes >= 3);
+        for (int64_t k = 0; k < g->ops.n; k++) {
+            const pq_op *op = g->ops.items[k];
+            PQ_EXPECT(!pq_op_find_attr(op, "axes") || !(pq_op_is(op, "Squeeze") || pq_op_is(op, "Unsqueeze")));
+            PQ_EXPECT(!pq_op_find_attr(op, "min") || !pq_op_is(op, "Clip"));
+        }
+    }
+    pq_pass_report_free(&rep);
+    pq_graph_destroy(&g);
+}
+
+PQ_TEST_MAIN()
