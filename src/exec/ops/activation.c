@@ -46,7 +46,7 @@ static pq_status new_ctx(pq_exec_node *n, act_ctx **out, pq_err *err)
 
 /* MAPA(name, T, EXPR): y[i] = EXPR(x) with alpha/beta/gamma of the context in T. */
 #define MAPA(name, T, EXPR)                                                           \
-    static void name(int64_t n, const void *px, void *py, const void *ctx)            \
+    PQ__EW_NOTRAP static void name(int64_t n, const void *px, void *py, const void *ctx)            \
     {                                                                                 \
         const act_ctx *c = ctx;                                                       \
         const T alpha = c ? (T)c->alpha : (T)0, beta = c ? (T)c->beta : (T)0;         \
@@ -90,19 +90,72 @@ MAP_F(leaky, x < 0 ? alpha * x : x, x < 0 ? alpha * x : x)
 MAP_F(elu, x < 0 ? alpha * expm1f(x) : x, x < 0 ? alpha * expm1(x) : x)
 MAP_F(selu, x > 0 ? gamma * x : gamma * alpha * expm1f(x), x > 0 ? gamma * x : gamma * alpha * expm1(x))
 MAP_F(celu, x > 0 ? x : alpha * expm1f(x / alpha), x > 0 ? x : alpha * expm1(x / alpha))
-MAP_F(sigmoid, 1.0f / (1.0f + pq__ew_expf(-x)), 1.0 / (1.0 + exp(-x)))
-MAP_F(hardsigmoid, fminf(fmaxf(alpha * x + beta, 0.0f), 1.0f),
-      fmin(fmax(alpha * x + beta, 0.0), 1.0))
-MAP_F(hardswish, x * fminf(fmaxf(x * (1.0f / 6.0f) + 0.5f, 0.0f), 1.0f),
-      x * fmin(fmax(x * (1.0 / 6.0) + 0.5, 0.0), 1.0))
-MAP_F(tanh, tanhf(x), tanh(x))
+MAPA(sigmoid_f64, double, 1.0 / (1.0 + exp(-x)))
+/* Clamps to [0, 1] as selects (NaN stays NaN like numpy's clip; fminf/fmaxf would drop it
+ * and are library calls the loop cannot vectorise). */
+#define CLAMP01(v) ((v) < 0 ? 0 : ((v) > 1 ? 1 : (v)))
+MAP_F(hardsigmoid, CLAMP01(alpha * x + beta), CLAMP01(alpha * x + beta))
+MAP_F(hardswish, x * CLAMP01(x * (1.0f / 6.0f) + 0.5f), x * CLAMP01(x * (1.0 / 6.0) + 0.5))
+MAPA(tanh_f64, double, tanh(x))
 MAP_F(softplus, softplus_f(x), softplus_d(x))
 MAP_F(softsign, x / (1.0f + fabsf(x)), x / (1.0 + fabs(x)))
 MAP_F(mish, x * tanhf(softplus_f(x)), x * tanh(softplus_d(x)))
 MAP_F(thresholded, x > alpha ? x : 0.0f, x > alpha ? x : 0.0)
-MAP_F(gelu_erf, 0.5f * x * (1.0f + erff(x * (float)SQRT1_2)), 0.5 * x * (1.0 + erf(x * SQRT1_2)))
-MAP_F(gelu_tanh, 0.5f * x * (1.0f + tanhf((float)SQRT_2_PI * (x + 0.044715f * x * x * x))),
-      0.5 * x * (1.0 + tanh(SQRT_2_PI * (x + 0.044715 * x * x * x))))
+/* Gelu as 0.5 x erfc(-x / sqrt 2) (= 0.5 x (1 + erf(x / sqrt 2)) without the cancellation
+ * of 1 + erf for negative x), and the tanh form as x * sigmoid(2u) (= 0.5 x (1 + tanh u)),
+ * u = sqrt(2/pi) (x + 0.044715 x^3), for the same reason. */
+MAP_F(gelu_erf, 0.5f * x * erfcf(-x * (float)SQRT1_2), 0.5 * x * erfc(-x * SQRT1_2))
+MAPA(gelu_tanh_f64, double, x / (1.0 + exp(-2.0 * SQRT_2_PI * (x + 0.044715 * x * x * x))))
+
+/* Float32 kernels built on the vectorisable expf: per block, the clamped exp arguments
+ * ARG(x) go to a stack buffer in one loop, then y = OUT(x, e), e = exp(argument), in a
+ * second (see pq__ew_expf for why two loops). */
+#define EXP_BLOCK 512
+#define DEF_EXP_MAP(name, ARG, OUT)                                                          \
+    PQ__EW_CLONES static void name(int64_t n, const void *px, void *py, const void *ctx)    \
+    {                                                                                        \
+        (void)ctx;                                                                           \
+        const float *restrict X = px;                                                        \
+        float *restrict Y = py;                                                              \
+        float buf[EXP_BLOCK];                                                                \
+        for (int64_t b = 0; b < n; b += EXP_BLOCK) {                                         \
+            const int64_t m = n - b < EXP_BLOCK ? n - b : EXP_BLOCK;                         \
+            const float *restrict xb = X + b;                                                \
+            float *restrict yb = Y + b;                                                      \
+            PQ__SIMD for (int64_t i = 0; i < m; i++)                                         \
+            {                                                                                \
+                const float x = xb[i];                                                       \
+                (void)x;                                                                     \
+                buf[i] = pq__ew_exp_clamp(ARG);                                              \
+            }                                                                                \
+            PQ__SIMD for (int64_t i = 0; i < m; i++)                                         \
+            {                                                                                \
+                const float x = xb[i];                                                       \
+                (void)x;                                                                     \
+                const float e = pq__ew_expf(buf[i]);                                         \
+                yb[i] = OUT;                                                                 \
+            }                                                                                \
+        }                                                                                    \
+    }
+
+/* tanh for |x| < 0.625 (Cephes tanhf's odd polynomial; the exp form would cancel). */
+static inline float tanh_small(float x)
+{
+    const float z = x * x;
+    float p = -5.70498872745e-3f;
+    p = p * z + 2.06390887954e-2f;
+    p = p * z - 5.37397155531e-2f;
+    p = p * z + 1.33314422036e-1f;
+    p = p * z - 3.33332819422e-1f;
+    return p * z * x + x;
+}
+
+#define GELU_U(x) ((float)SQRT_2_PI * ((x) + 0.044715f * (x) * (x) * (x)))
+DEF_EXP_MAP(sigmoid_f32, -x, 1.0f / (1.0f + e))
+/* tanh |x| = (1 - e) / (1 + e) with e = exp(-2|x|), sign restored. */
+DEF_EXP_MAP(tanh_f32, -2.0f * fabsf(x),
+            fabsf(x) < 0.625f ? tanh_small(x) : copysignf((1.0f - e) / (1.0f + e), x))
+DEF_EXP_MAP(gelu_tanh_f32, -2.0f * GELU_U(x), x / (1.0f + e))
 
 static const map_table relu_tab = {TAB_F(relu)[PQ_DTYPE_INT8] = relu_i8,
                                    [PQ_DTYPE_INT16] = relu_i16, [PQ_DTYPE_INT32] = relu_i32,
@@ -360,7 +413,7 @@ fail:
 /* ================================================================== PRelu */
 
 #define DEF_PRELU(name, T)                                                                 \
-    static void name(int64_t n, const void *pa, int64_t sa, const void *pb, int64_t sb,   \
+    PQ__EW_NOTRAP static void name(int64_t n, const void *pa, int64_t sa, const void *pb, int64_t sb,   \
                      const void *pc, int64_t sc, void *py)                                \
     {                                                                                      \
         (void)pc;                                                                          \
@@ -482,29 +535,23 @@ fail:
 }
 
 /* One outer block: len x inner elements at x (row-major), results to y. m and s are
- * scratch rows of `inner` elements. */
-#define DEF_SOFTMAX_BLOCK(name, T, EXP, LOG)                                                 \
-    static void name(int kind, int64_t len, int64_t inner, const T *restrict x,             \
-                     T *restrict y, T *restrict m, T *restrict s)                           \
+ * scratch rows of `inner` elements. The exponentials are taken in two loops, y = CLAMP(x -
+ * max) then y = EXP(y), so that the float32 ones vectorise (see pq__ew_expf). */
+#define DEF_SOFTMAX_BLOCK(name, T, CLAMP, EXP, LOG)                                          \
+    CLONES static void name(int kind, int64_t len, int64_t inner, const T *restrict x,      \
+                            T *restrict y, T *restrict m, T *restrict s)                    \
     {                                                                                        \
         if (inner == 1) {                                                                    \
             T mx = x[0];                                                                     \
             for (int64_t k = 1; k < len; k++) mx = x[k] > mx ? x[k] : mx;                    \
+            PQ__SIMD for (int64_t k = 0; k < len; k++) y[k] = CLAMP(x[k] - mx);              \
+            PQ__SIMD for (int64_t k = 0; k < len; k++) y[k] = EXP(y[k]);                     \
             T sum = 0;                                                                       \
+            for (int64_t k = 0; k < len; k++) sum += y[k];                                   \
             if (kind == SM_SOFTMAX) {                                                        \
-                PQ__SIMD for (int64_t k = 0; k < len; k++)                                   \
-                {                                                                            \
-                    y[k] = EXP(x[k] - mx);                                                   \
-                }                                                                            \
-                for (int64_t k = 0; k < len; k++) sum += y[k];                               \
                 const T inv = (T)1 / sum;                                                    \
                 PQ__SIMD for (int64_t k = 0; k < len; k++) y[k] *= inv;                      \
             } else {                                                                         \
-                PQ__SIMD for (int64_t k = 0; k < len; k++)                                   \
-                {                                                                            \
-                    y[k] = EXP(x[k] - mx);                                                   \
-                }                                                                            \
-                for (int64_t k = 0; k < len; k++) sum += y[k];                               \
                 const T off = mx + LOG(sum);                                                 \
                 PQ__SIMD for (int64_t k = 0; k < len; k++) y[k] = x[k] - off;                \
             }                                                                                \
@@ -519,9 +566,10 @@ fail:
         for (int64_t k = 0; k < len; k++) {                                                  \
             const T *xr = x + k * inner;                                                     \
             T *yr = y + k * inner;                                                           \
+            PQ__SIMD for (int64_t j = 0; j < inner; j++) yr[j] = CLAMP(xr[j] - m[j]);        \
             PQ__SIMD for (int64_t j = 0; j < inner; j++)                                     \
             {                                                                                \
-                yr[j] = EXP(xr[j] - m[j]);                                                   \
+                yr[j] = EXP(yr[j]);                                                          \
                 s[j] += yr[j];                                                               \
             }                                                                                \
         }                                                                                    \
@@ -540,8 +588,13 @@ fail:
             }                                                                                \
         }                                                                                    \
     }
-DEF_SOFTMAX_BLOCK(softmax_block_f32, float, pq__ew_expf, logf)
-DEF_SOFTMAX_BLOCK(softmax_block_f64, double, exp, log)
+#define NO_CLAMP(v) (v)
+#define CLONES PQ__EW_CLONES
+DEF_SOFTMAX_BLOCK(softmax_block_f32, float, pq__ew_exp_clamp, pq__ew_expf, logf)
+#undef CLONES
+#define CLONES
+DEF_SOFTMAX_BLOCK(softmax_block_f64, double, NO_CLAMP, exp, log)
+#undef CLONES
 
 /* Hardmax: 1 at the first maximum along the axis, 0 elsewhere (y is zero-filled). */
 #define DEF_HARDMAX_BLOCK(name, T)                                                     \

@@ -215,7 +215,11 @@ static const kernel_table shr_tab = {TAB_U(shr)};
         const T *restrict B = pb;                                                          \
         T *restrict Y = py;                                                                \
         if (sc == 1 && sa == 1 && sb == 1) {                                               \
-            PQ__SIMD for (int64_t i = 0; i < n; i++) Y[i] = C[i] ? A[i] : B[i];            \
+            PQ__SIMD for (int64_t i = 0; i < n; i++)                                       \
+            {                                                                              \
+                const T a = A[i], b = B[i];                                                \
+                Y[i] = C[i] ? a : b;                                                       \
+            }                                                                              \
         } else {                                                                           \
             for (int64_t i = 0; i < n; i++) Y[i] = C[i * sc] ? A[i * sa] : B[i * sb];      \
         }                                                                                  \

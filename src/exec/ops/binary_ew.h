@@ -75,13 +75,23 @@ void pq__ew_f32_to_half(pq_dtype dt, const float *src, uint16_t *dst, int64_t n)
 float *pq__ew_half_copy_f32(const pq_tensor *t);
 
 /* exp(x) for float32 in a form the compiler vectorises (Cephes' expf: range reduction by
- * ln 2 and a degree-6 polynomial; ~1 ulp). Arguments are clamped to [-87.3, 88.3], so very
- * negative x give ~1e-38 instead of a denormal or 0 and very large x a finite ~2e38 instead
- * of inf: only for callers that saturate anyway (Sigmoid, Softmax of x - max). */
+ * ln 2 and a degree-6 polynomial; ~1 ulp), for x in [PQ__EW_EXP_LO, PQ__EW_EXP_HI] (or NaN).
+ * Callers clamp the argument first with pq__ew_exp_clamp in a loop of its own: GCC (with
+ * its default -ftrapping-math) vectorises a select whose result is stored, but not one whose
+ * result feeds further arithmetic. Clamping makes very negative x give ~1e-38 instead of a
+ * denormal or 0 and very large x a finite ~2e38 instead of inf: only for callers that
+ * saturate anyway (Sigmoid, Tanh, Softmax of x - max). */
+#define PQ__EW_EXP_LO (-87.3f)
+#define PQ__EW_EXP_HI 88.3f
+
+static inline float pq__ew_exp_clamp(float x)
+{
+    x = x < PQ__EW_EXP_LO ? PQ__EW_EXP_LO : x;
+    return x > PQ__EW_EXP_HI ? PQ__EW_EXP_HI : x;
+}
+
 static inline float pq__ew_expf(float x)
 {
-    x = x < -87.3f ? -87.3f : x;
-    x = x > 88.3f ? 88.3f : x;
     /* n = round(x / ln 2) by the 1.5 * 2^23 trick (round to nearest, no libm call). */
     float t = x * 1.44269504088896341f + 12582912.0f;
     float nf = t - 12582912.0f;
@@ -99,6 +109,25 @@ static inline float pq__ew_expf(float x)
     memcpy(&s, &e, sizeof s);
     return p * s;
 }
+
+/* Compute-bound float32 loops are also compiled for AVX-512F and AVX2; the loader picks the
+ * clone for the machine. Results do not depend on the clone: -std=c11 keeps multiply and
+ * add unfused. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define PQ__EW_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define PQ__EW_CLONES
+#endif
+
+/* For kernels whose selects pick computed floating-point values (LeakyRelu's alpha * x):
+ * with -fno-trapping-math GCC may evaluate both sides and if-convert the loop, which it then
+ * vectorises; the kernels never inspect floating-point exception flags, so results are
+ * unchanged. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define PQ__EW_NOTRAP __attribute__((optimize("no-trapping-math")))
+#else
+#define PQ__EW_NOTRAP
+#endif
 
 /* Pragmas: `omp simd` makes GCC vectorise loops the -O2 cost model would leave scalar. */
 #ifdef _OPENMP
