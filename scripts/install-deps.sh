@@ -6,7 +6,7 @@
 set -euo pipefail
 
 build_pkgs=(
-  build-essential cmake pkg-config
+  build-essential cmake pkg-config clang libclang-rt-14-dev
   libopenmpi-dev openmpi-bin
   libhdf5-openmpi-dev hdf5-tools
   libprotobuf-c-dev protobuf-c-compiler

@@ -14,6 +14,14 @@ cmake --build build -j"$jobs" > /dev/null
 ctest --test-dir build --output-on-failure -j"$jobs"
 
 if [ "${1:-}" != "--quick" ]; then
+  # The ONNX reader under libFuzzer for a bounded time (clang builds it; see tests/fuzz).
+  if command -v clang > /dev/null; then
+    cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+          -DPQ_FUZZ=ON > build-fuzz.log 2>&1 || { cat build-fuzz.log; exit 1; }
+    cmake --build build-fuzz -j"$jobs" --target fuzz_onnx_read > /dev/null
+    ctest --test-dir build-fuzz --output-on-failure -L fuzz
+  fi
+
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPQ_WERROR=ON \
         -DPQ_SANITIZE=address,undefined > build-asan.log 2>&1 || { cat build-asan.log; exit 1; }
   cmake --build build-asan -j"$jobs" > /dev/null
