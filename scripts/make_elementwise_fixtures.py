@@ -262,12 +262,26 @@ def binary():
     bb2 = RNG.integers(0, 2, (4,)).astype(bool)
     write("binary_equal_bool", "Equal", [("a", bb1), ("b", bb2)], [("y", bb1 == bb2)], opset=13)
 
+    # Opset < 7: legacy broadcast=1 with axis (B's dims line up with A's from axis on).
+    la, lb = rand(2, 3, 4), rand(3)
+    write("binary_greater_opset6_legacy_axis", "Greater", [("a", la), ("b", lb)],
+          [("y", la > lb[None, :, None])], opset=6, broadcast=1, axis=1)
+    lc = rand(2, 3)
+    write("binary_sub_opset6_legacy_axis0", "Sub", [("a", la), ("b", lc)],
+          [("y", la - lc[:, :, None])], opset=6, broadcast=1, axis=0)
+    lt = rand(4)
+    write("binary_mul_opset6_legacy_suffix", "Mul", [("a", la), ("b", lt)], [("y", la * lt)],
+          opset=6, broadcast=1)
+
     # Pow: float base with float16 exponent, and float64 base with int32 exponent.
     pb = np.abs(rand(3, 4)) + 0.5
     pe = rand(4, dtype=np.float16)
     write("binary_pow_float32_float16", "Pow", [("a", pb), ("b", pe)],
           [("y", np.power(pb.astype(np.float64), pe.astype(np.float64)).astype(np.float32))],
           opset=15)
+    px = rand(3, 5)
+    write("binary_pow_square_scalar", "Pow", [("a", px), ("b", np.array(2.0, np.float32))],
+          [("y", px * px)], opset=15)
     pd = rand(2, 3, dtype=np.float64)
     pi = np.array([0, 1, 2, 3, -1, -2], np.int32).reshape(2, 3)
     write("binary_pow_float64_int32", "Pow", [("a", pd), ("b", pi)],

@@ -253,6 +253,8 @@ static inline int64_t ipow_i64(int64_t a, int64_t e)
 }
 EW2(pow_f32, float, float, float, powf(a, b))
 EW2(pow_f64, double, double, double, pow(a, b))
+EW2(square_f32, float, float, float, ((void)b, a * a))
+EW2(square_f64, double, double, double, ((void)b, a * a))
 
 /* ================================================================== operator contexts */
 
@@ -525,7 +527,7 @@ static pq_status run_bitshift(pq_exec_node *n, pq_err *err)
                     0, 0, err);
 }
 
-static pq_status run_legacy(pq_exec_node *n, const kernel_table tab, pq_err *err)
+static pq_status run_legacy(pq_exec_node *n, const kernel_table tab, int out_bool, pq_err *err)
 {
     pq_tensor view;
     const pq_tensor *a = n->inputs[0], *b = n->inputs[1];
@@ -533,18 +535,24 @@ static pq_status run_legacy(pq_exec_node *n, const kernel_table tab, pq_err *err
     pq_status st = legacy_view(n->ctx, a, b, &view, err);
     if (st != PQ_OK) return st;
     const pq_tensor *ins[2] = {a, &view};
-    return run_fold(n, 2, ins, tab, 0, 0, err);
+    return run_fold(n, 2, ins, tab, out_bool, 0, err);
 }
 
-#define DEF_LEGACY(fn_name, tab)                               \
+#define DEF_LEGACY(fn_name, tab, out_bool)                     \
     static pq_status fn_name(pq_exec_node *n, pq_err *err)     \
     {                                                          \
-        return run_legacy(n, tab, err);                        \
+        return run_legacy(n, tab, out_bool, err);              \
     }
-DEF_LEGACY(run_add_legacy, add_tab)
-DEF_LEGACY(run_sub_legacy, sub_tab)
-DEF_LEGACY(run_mul_legacy, mul_tab)
-DEF_LEGACY(run_div_legacy, div_tab)
+DEF_LEGACY(run_add_legacy, add_tab, 0)
+DEF_LEGACY(run_sub_legacy, sub_tab, 0)
+DEF_LEGACY(run_mul_legacy, mul_tab, 0)
+DEF_LEGACY(run_div_legacy, div_tab, 0)
+DEF_LEGACY(run_and_legacy, and_tab, 0)
+DEF_LEGACY(run_or_legacy, or_tab, 0)
+DEF_LEGACY(run_xor_legacy, xor_tab, 0)
+DEF_LEGACY(run_equal_legacy, eq_tab, 1)
+DEF_LEGACY(run_greater_legacy, gt_tab, 1)
+DEF_LEGACY(run_less_legacy, lt_tab, 1)
 
 static pq_status run_where(pq_exec_node *n, pq_err *err)
 {
@@ -655,8 +663,12 @@ static pq_status pow_compute(pq_exec_node *n, const pq_tensor *a, const pq_tenso
     if (da == db && (da == PQ_DTYPE_FLOAT32 || da == PQ_DTYPE_FLOAT64)) {
         const void *ptr[2] = {in[0]->data, in[1]->data};
         const size_t sz[2] = {pq_dtype_size(da), pq_dtype_size(da)};
-        pq__ew_bcast_run(&plan, da == PQ_DTYPE_FLOAT32 ? pow_f32 : pow_f64, ptr, sz, y->data,
-                      sz[0], threads);
+        pq__ew_fn fn = da == PQ_DTYPE_FLOAT32 ? pow_f32 : pow_f64;
+        /* x^2 (decomposed LayerNorm/variance) as x * x: the same correctly rounded value
+         * pow gives, without a library call per element. */
+        if (in[1]->numel == 1 && pq_tensor_get_f64(in[1], 0) == 2.0)
+            fn = da == PQ_DTYPE_FLOAT32 ? square_f32 : square_f64;
+        pq__ew_bcast_run(&plan, fn, ptr, sz, y->data, sz[0], threads);
         return PQ_OK;
     }
     const int ints = pq_dtype_is_integer(da) && pq_dtype_is_integer(db);
@@ -704,9 +716,10 @@ static pq_status run_pow_legacy(pq_exec_node *n, pq_err *err)
 
 /* ================================================================== table */
 
-/* Semantics are identical across the opsets an entry covers. Add/Sub/Mul/Div/Pow-1,6 carry
- * the legacy broadcast/axis attributes that opset 7 replaced by numpy broadcasting (their
- * consumed_inputs attribute is ignored). */
+/* Semantics are identical across the opsets an entry covers. Add/Sub/Mul/Div/Pow-1,6 and
+ * And/Or/Xor/Equal/Greater/Less-1 carry the legacy broadcast/axis attributes that opset 7
+ * replaced by numpy broadcasting (the consumed_inputs attribute of opset 1 is ignored).
+ * Max/Min/Sum/Mean-1,6 take equal shapes, which numpy broadcasting (8+) includes. */
 const pq_op_def pq_ops_binary[] = {
     {"", "Add", 1, 2, 2, 1, 1, prepare_legacy, run_add_legacy, release_ctx},
     {"", "Sub", 1, 2, 2, 1, 1, prepare_legacy, run_sub_legacy, release_ctx},
@@ -720,11 +733,17 @@ const pq_op_def pq_ops_binary[] = {
     {"", "Pow", 7, 2, 2, 1, 1, NULL, run_pow, NULL},
     /* Max/Min/Sum/Mean-8 added multidirectional broadcasting (6 required equal shapes,
      * a special case of it). */
-    {"", "Max", 6, 1, INT32_MAX, 1, 1, NULL, run_max, NULL},
-    {"", "Min", 6, 1, INT32_MAX, 1, 1, NULL, run_min, NULL},
-    {"", "Sum", 6, 1, INT32_MAX, 1, 1, NULL, run_sum, NULL},
-    {"", "Mean", 6, 1, INT32_MAX, 1, 1, NULL, run_mean, NULL},
+    {"", "Max", 1, 1, INT32_MAX, 1, 1, NULL, run_max, NULL},
+    {"", "Min", 1, 1, INT32_MAX, 1, 1, NULL, run_min, NULL},
+    {"", "Sum", 1, 1, INT32_MAX, 1, 1, NULL, run_sum, NULL},
+    {"", "Mean", 1, 1, INT32_MAX, 1, 1, NULL, run_mean, NULL},
     {"", "Mod", 10, 2, 2, 1, 1, prepare_mod, run_mod, release_ctx},
+    {"", "And", 1, 2, 2, 1, 1, prepare_legacy, run_and_legacy, release_ctx},
+    {"", "Or", 1, 2, 2, 1, 1, prepare_legacy, run_or_legacy, release_ctx},
+    {"", "Xor", 1, 2, 2, 1, 1, prepare_legacy, run_xor_legacy, release_ctx},
+    {"", "Equal", 1, 2, 2, 1, 1, prepare_legacy, run_equal_legacy, release_ctx},
+    {"", "Greater", 1, 2, 2, 1, 1, prepare_legacy, run_greater_legacy, release_ctx},
+    {"", "Less", 1, 2, 2, 1, 1, prepare_legacy, run_less_legacy, release_ctx},
     {"", "And", 7, 2, 2, 1, 1, NULL, run_and, NULL},
     {"", "Or", 7, 2, 2, 1, 1, NULL, run_or, NULL},
     {"", "Xor", 7, 2, 2, 1, 1, NULL, run_xor, NULL},
