@@ -261,7 +261,7 @@ EW2(square_f64, double, double, double, ((void)b, a * a))
 typedef struct bin_ctx {
     int fmod;       /* Mod */
     int shift_left; /* BitShift */
-    int broadcast;  /* Add/Sub/Mul/Div/Pow-1,6: legacy `broadcast` attribute */
+    int broadcast;  /* opset < 7 arithmetic/logic: legacy `broadcast` attribute */
     int has_axis;   /* ... and whether `axis` was given */
     int64_t axis;
 } bin_ctx;
@@ -594,7 +594,7 @@ fail:
 
 /* ---------------------------------------------------------------- Pow */
 
-/* Element k of t converted to double / stored from double (Pow's mixed-type path). */
+/* Stores v as element i of t, cast like numpy's astype (Pow's mixed-type path). */
 static void store_f64(pq_tensor *t, int64_t i, double v)
 {
     switch (t->dtype) {
