@@ -204,10 +204,8 @@ static pq_status fold_one(pq_graph *g, pq_op *bn, pq_op *p, const char **why, pq
         }
         PQ_TRY(scaled_weight(w, &a, tr ? 1 : 0, group, &w2, err));
         PQ_TRY(folded_bias(&a, b, &b2, err));
-        PQ_TRY(pq__set_param_input(g, p, 1, w2, "bnfold", err));
-        w2 = NULL;
-        PQ_TRY(pq__set_param_input(g, p, 2, b2, "bnfold", err));
-        b2 = NULL;
+        PQ_TRY(pq__set_param_input(g, p, 1, pq__take(&w2), "bnfold", err));
+        PQ_TRY(pq__set_param_input(g, p, 2, pq__take(&b2), "bnfold", err));
     } else if (pq_op_is(p, "Gemm")) {
         int64_t tb = 0;
         float alpha = 1.0f, beta = 1.0f;
@@ -221,10 +219,8 @@ static pq_status fold_one(pq_graph *g, pq_op *bn, pq_op *p, const char **why, pq
         PQ_TRY(gemm_bias(&a, b, beta, &b2, why, err));
         if (*why) goto fail;
         PQ_TRY(scaled_weight(w, &a, tb ? 3 : 2, 1, &w2, err));
-        PQ_TRY(pq__set_param_input(g, p, 1, w2, "bnfold", err));
-        w2 = NULL;
-        PQ_TRY(pq__set_param_input(g, p, 2, b2, "bnfold", err));
-        b2 = NULL;
+        PQ_TRY(pq__set_param_input(g, p, 1, pq__take(&w2), "bnfold", err));
+        PQ_TRY(pq__set_param_input(g, p, 2, pq__take(&b2), "bnfold", err));
         PQ_TRY(pq_op_set_float(p, "beta", 1.0f, err));
     } else {
         /* MatMul: only a 2-D product has its columns on the BN channel axis (axis 1). */
@@ -240,14 +236,12 @@ static pq_status fold_one(pq_graph *g, pq_op *bn, pq_op *p, const char **why, pq
         }
         PQ_TRY(scaled_weight(w, &a, 2, 1, &w2, err));
         PQ_TRY(folded_bias(&a, NULL, &b2, err));
-        PQ_TRY(pq__set_param_input(g, p, 1, w2, "bnfold", err));
-        w2 = NULL;
+        PQ_TRY(pq__set_param_input(g, p, 1, pq__take(&w2), "bnfold", err));
         /* The BN becomes an Add of the folded bias. */
         pq_var *x = bn->inputs[0], *y = bn->outputs[0], *bias = NULL;
         char base[400];
         snprintf(base, sizeof base, "%s_bias", bn->name);
-        PQ_TRY(pq__new_param(g, base, b2, &bias, err));
-        b2 = NULL;
+        PQ_TRY(pq__new_param(g, base, pq__take(&b2), &bias, err));
         PQ_TRY(pq_graph_create_op(g, "Add", NULL, "", 0, &add, err));
         PQ_TRY(pq_graph_add_input(g, add, x, err));
         PQ_TRY(pq_graph_add_input(g, add, bias, err));

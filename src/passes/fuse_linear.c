@@ -79,8 +79,7 @@ static pq_status conv_bias_one(pq_graph *g, pq_op *add, pq_op *conv, pq_var *y, 
         v[o] = sub ? bvv - cv : bvv + cv;
     }
     PQ_TRY(pq__tensor_from_f64(1, &m, v, &nb, err));
-    PQ_TRY(pq__set_param_input(g, conv, 2, nb, "bias", err));
-    nb = NULL;
+    PQ_TRY(pq__set_param_input(g, conv, 2, pq__take(&nb), "bias", err));
     PQ_TRY(pq_graph_remove_op(g, add, 1, err));
 fail:
     pq_free(v);

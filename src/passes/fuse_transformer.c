@@ -247,12 +247,10 @@ static pq_status layernorm_one(pq_graph *g, pq_op *const *m, const char **why, p
     }
     char base[400];
     snprintf(base, sizeof base, "%s_scale", gp ? gp->name : div->name);
-    PQ_TRY(pq__new_param(g, base, scale, &sv, err));
-    scale = NULL;
+    PQ_TRY(pq__new_param(g, base, pq__take(&scale), &sv, err));
     if (bias) {
         snprintf(base, sizeof base, "%s_bias", bp->name);
-        PQ_TRY(pq__new_param(g, base, bias, &bv, err));
-        bias = NULL;
+        PQ_TRY(pq__new_param(g, base, pq__take(&bias), &bv, err));
     }
     PQ_TRY(pq_graph_create_op(g, "LayerNormalization", NULL, "", 0, &ln, err));
     PQ_TRY(pq_op_set_int(ln, "axis", axis, err));

@@ -46,6 +46,15 @@ int pq__is_f32(const pq_tensor *t);
 
 /* ------------------------------------------------------------------ graph edits */
 
+/* Hands over *t (returns it and sets *t to NULL): for calls that take ownership whether or
+ * not they succeed, so the caller's cleanup does not free it again. */
+static inline pq_tensor *pq__take(pq_tensor **t)
+{
+    pq_tensor *r = *t;
+    *t = NULL;
+    return r;
+}
+
 /* Creates a parameter named after `base` (base itself when free, else base_1, base_2...),
  * taking ownership of t whether or not it succeeds. */
 pq_status pq__new_param(pq_graph *g, const char *base, pq_tensor *t, pq_var **out, pq_err *err);

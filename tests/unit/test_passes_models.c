@@ -197,6 +197,74 @@ done:
     return g;
 }
 
+/* The processed graph saved to ONNX bytes and loaded again runs to the same numbers. */
+static void check_round_trip(const char *name, const pq_graph *g, int64_t batch)
+{
+    pq_err err = {0};
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    pq_graph *back = NULL;
+    pq_tensor *x = load_input(name, batch), *a[16] = {0}, *b[16] = {0};
+    PQ_EXPECT_OK(pq_onnx_serialize(g, &buf, &len, &err), &err);
+    if (buf) PQ_EXPECT_OK(pq_onnx_load_buffer(buf, len, name, NULL, &back, &err), &err);
+    if (back && x) {
+        int n = run_graph(g, x, a), m = run_graph(back, x, b);
+        PQ_EXPECT_EQ(n, m);
+        for (int k = 0; k < n && k < m; k++) PQ_EXPECT(rel_err(a[k], b[k]) == 0);
+    }
+    for (int k = 0; k < 16; k++) {
+        pq_tensor_destroy(&a[k]);
+        pq_tensor_destroy(&b[k]);
+    }
+    pq_tensor_destroy(&x);
+    pq_free(buf);
+    pq_graph_destroy(&back);
+}
+
+/* truncate at the output of the n-th op of `type`: the cut graph's output equals that
+ * intermediate of the full graph. */
+static void check_truncate(const char *name, const char *type, int nth, int64_t batch)
+{
+    pq_err err = {0};
+    char path[1024];
+    pq_graph *g = NULL;
+    pq_executor *ex = NULL;
+    pq_tensor *x = load_input(name, batch), *full = NULL, *cut = NULL;
+    pq_pass_report rep = {0};
+    snprintf(path, sizeof path, "%s/%s.onnx", dir, name);
+    PQ_EXPECT_OK(pq_onnx_load(path, &g, &err), &err);
+    if (!g || !x) goto done;
+    PQ_EXPECT_OK(pq_graph_topological_sort(g, &err), &err);
+    const char *var = NULL;
+    for (int64_t k = 0, seen = 0; k < g->ops.n && !var; k++) {
+        const pq_op *op = g->ops.items[k];
+        if (pq_op_is(op, type) && ++seen == nth) var = op->outputs[0]->name;
+    }
+    PQ_EXPECT(var != NULL);
+    if (!var) goto done;
+    char var_name[512];
+    snprintf(var_name, sizeof var_name, "%s", var);
+    const char *in_name = ((pq_var *)g->inputs.items[0])->name, *req = var_name;
+    PQ_EXPECT_OK(pq_executor_create(g, NULL, &ex, &err), &err);
+    if (ex) PQ_EXPECT_OK(pq_executor_run(ex, 1, &in_name, &x, 1, &req, &full, &err), &err);
+    pq_executor_destroy(&ex);
+    int64_t before = g->ops.n;
+    char spec[600];
+    snprintf(spec, sizeof spec, "truncate=%s", var_name);
+    PQ_EXPECT_OK(pq_passes_run(g, spec, &rep, &err), &err);
+    PQ_EXPECT_EQ(g->outputs.n, 1);
+    PQ_EXPECT(g->ops.n < before);
+    if (run_graph(g, x, &cut) == 1) PQ_EXPECT(rel_err(cut, full) == 0);
+    fprintf(stderr, "%-14s truncate at '%s': ops %lld -> %lld, output identical\n", name, var_name,
+            (long long)before, (long long)g->ops.n);
+done:
+    pq_tensor_destroy(&full);
+    pq_tensor_destroy(&cut);
+    pq_tensor_destroy(&x);
+    pq_pass_report_free(&rep);
+    pq_graph_destroy(&g);
+}
+
 static int changes(const pq_pass_report *rep, const char *pass)
 {
     const pq_pass_result *r = pq_pass_report_find(rep, pass);
@@ -220,6 +288,8 @@ PQ_TEST(resnet18_format_fuse)
      * Relus follow the residual Add. */
     PQ_EXPECT_EQ(changes(&rep, "fuse_activation"), 9);
     PQ_EXPECT_EQ(count_ext(g, "conv_activation"), 18);
+    check_round_trip("resnet18", g, 2);
+    check_truncate("resnet18", "Add", 4, 2);
     char *text = NULL;
     pq_err err = {0};
     PQ_EXPECT_OK(pq_pass_report_format(&rep, &text, &err), &err);
@@ -273,6 +343,8 @@ PQ_TEST(transformer_format_fuse)
     PQ_EXPECT_EQ(count_ops(g, "Erf"), 0);
     /* Post-norm layers: every LayerNormalization reads a residual Add. */
     PQ_EXPECT_EQ(changes(&rep, "fuse_skip_layernorm"), 4);
+    check_round_trip("transformer", g, 4);
+    check_truncate("transformer", "Softmax", 2, 4);
     /* The linear layers act on 3-D activations: MatMul + Add stays (refused, not 2-D). */
     const pq_pass_result *mm = pq_pass_report_find(&rep, "fuse_matmul_add");
     PQ_EXPECT(mm && mm->changes == 0 && mm->refused == 6);
