@@ -313,7 +313,8 @@ pq_status pq__ensure_shapes(pq_graph *g, int *known, pq_err *err)
     dims1 = pq_malloc((size_t)(g->vars.n + 1) * sizeof *dims1);
     PQ_CHECK(rank1 && dims1, PQ_ERR_NOMEM, "out of memory tracing shapes");
     for (int pass = 0; pass < 2; pass++) {
-        PQ_TRY(make_feeds(copy, pass + 1, &rng, &n_feeds, names, feeds, err));
+        /* From g: tracing writes the traced (now concrete) shapes into the copy's inputs. */
+        PQ_TRY(make_feeds(g, pass + 1, &rng, &n_feeds, names, feeds, err));
         if (n_feeds < 0) goto fail;
         st = pq_executor_trace_shapes(ex, copy, n_feeds, names, feeds, &terr);
         free_feeds(n_feeds, feeds);

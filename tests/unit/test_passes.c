@@ -620,6 +620,29 @@ PQ_TEST(fuse_skip_layernorm_marks_residual_add)
     pq_graph_destroy(&g);
 }
 
+PQ_TEST(fuse_skip_layernorm_with_symbolic_batch)
+{
+    /* a [N, 3, 8] + Relu(b) [N, 3, 8] with N symbolic: the shape trace (on copies with N = 1
+     * and N = 2) must find both sides [-1, 3, 8]. */
+    pq_err err = {0};
+    pq_pass_report rep = {0};
+    pq_graph *g = layernorm_graph(1, 2, 0, 0);
+    pq_var *x = pq_graph_find_var(g, "x");
+    pq_graph_unmark_input(g, x);
+    pq_var *a = input(g, "a", 3, 2, 3, 8), *b = input(g, "b", 3, 2, 3, 8);
+    a->dims[0] = b->dims[0] = -1;
+    op(g, "Relu", "rb", "b", "b2");
+    op(g, "Add", "skip", "a,b2", "x");
+    PQ_EXPECT_OK(pq_passes_run(g, "fuse_layernorm,fuse_skip_layernorm", &rep, &err), &err);
+    PQ_EXPECT_EQ(result(&rep, "fuse_skip_layernorm")->changes, 1);
+    pq_var *b2 = pq_graph_find_var(g, "b2");
+    PQ_EXPECT_EQ(b2->rank, 3);
+    PQ_EXPECT_EQ(b2->dims[0], -1);
+    PQ_EXPECT_EQ(b2->dims[2], 8);
+    pq_pass_report_free(&rep);
+    pq_graph_destroy(&g);
+}
+
 /* ------------------------------------------------------------------ GELU */
 
 /* GELU of x [2, 16] in one of the forms. form 0..2: erf with the three associations of
