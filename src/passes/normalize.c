@@ -430,7 +430,22 @@ pq_status pq_pass_normalize(pq_graph *g, pq_pass_result *res, pq_err *err)
     pq__result_begin(res, "normalize", g);
     PQ_TRY(upgrade_opset(g, res, &n_conv, err));
     if (n_conv > 0) res->changes += n_conv;
-    PQ_TRY(pq__ensure_shapes(g, NULL, err));
+    /* Shapes (dtype and rank) are needed only for Min/Max with a constant operand and for
+     * negative axes: trace only then. */
+    for (int64_t k = 0; k < g->ops.n; k++) {
+        const pq_op *o = g->ops.items[k];
+        int64_t axes[PQ_MAX_RANK], n = 0;
+        int from_input, need = 0;
+        if ((pq_op_is(o, "Max") || pq_op_is(o, "Min")) && o->n_inputs == 2 &&
+            ((o->inputs[0] && o->inputs[0]->value) || (o->inputs[1] && o->inputs[1]->value)))
+            need = 1;
+        if (pq__op_is_any(o, axes_ops) && read_axes(o, axes, &n, &from_input))
+            for (int64_t a = 0; a < n; a++) need |= axes[a] < 0;
+        if (need) {
+            PQ_TRY(pq__ensure_shapes(g, NULL, err));
+            break;
+        }
+    }
     for (int pairs = 1; pairs >= 0; pairs--) {
         ops.n = 0;
         for (int64_t k = 0; k < g->ops.n; k++) PQ_TRY(pq_ptrvec_push(&ops, g->ops.items[k], err));
