@@ -84,6 +84,13 @@ pq_status pq_pass_remove_identity(pq_graph *g, pq_pass_result *res, pq_err *err)
             PQ_TRY(pq_graph_remove_var(g, op->outputs[1], err));
         /* Trailing omitted outputs (the removed mask) do not count as outputs. */
         while (op->n_outputs > 1 && !op->outputs[op->n_outputs - 1]) op->n_outputs--;
+        int outer = 0;
+        for (int64_t r = 0; r < out->dest_ops.n; r++)
+            outer |= ((pq_op *)out->dest_ops.items[r])->graph != g;
+        if (in->value && outer) {
+            pq__result_refuse(res, op, "output '%s' is read inside a subgraph", out->name);
+            continue;
+        }
         if (in->value) {
             /* Identity of a parameter (exporters use it to share weights): its readers read
              * the parameter; op and out go. */

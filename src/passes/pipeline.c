@@ -72,14 +72,14 @@ pq_status pq_pass_report_format(const pq_pass_report *r, char **out, pq_err *err
     *out = NULL;
     if (!s) return pq_err_set(err, PQ_ERR_NOMEM, "out of memory formatting the pass report");
     s[0] = '\0';
-    for (int k = 0; k < r->n; k++) {
+    for (int k = 0; k < r->n && off < cap; k++) {
         const pq_pass_result *p = &r->items[k];
         off += (size_t)snprintf(s + off, cap - off,
                                 "%-20s %5" PRId64 " changed %4" PRId64 " refused  ops %" PRId64
                                 " -> %" PRId64 "  %.2fs%s%s\n",
                                 p->name, p->changes, p->refused, p->ops_before, p->ops_after,
                                 p->seconds, p->detail[0] ? "  " : "", p->detail);
-        if (p->first_refusal[0])
+        if (p->first_refusal[0] && off < cap)
             off += (size_t)snprintf(s + off, cap - off, "%-20s first refusal: %s\n", "",
                                     p->first_refusal);
     }
