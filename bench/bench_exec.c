@@ -1,7 +1,7 @@
 /* bench_exec.c - times ppq-calib's float executor on one model (compare with ort_bench.js).
  *
  *   bench_exec MODEL.onnx [--batch 16] [--iters 10] [--threads 1] [--seed 1]
- *              [--input X.npy] [--check Y.npy [--tol 1e-3]]
+ *              [--input X.npy] [--check Y.npy [--tol 1e-3]] [--profile]
  *
  * Loads the model, feeds its first graph input a seeded standard-normal tensor (its leading
  * or symbolic dimension set to --batch) or the tensor in X.npy, runs once to warm up, then
@@ -11,6 +11,8 @@
  *   max abs err = max |y - ref|
  *   max rel err = max |y - ref| / max |ref|     (normalised by the output's range, so that
  *                                                near-zero reference values do not dominate)
+ * --profile adds a table of the time spent per operator type in the timed runs (measured
+ * by executor hooks around each node, so it includes the hooks' small overhead).
  * The last line of stdout is machine-readable: "RESULT key=value ...".
  *
  * OpenBLAS picks its kernels once, when it loads. Debian's 0.3.21 does not recognise recent
@@ -68,12 +70,13 @@ typedef struct bench_args {
     int iters, threads;
     uint64_t seed;
     double tol;
+    int profile;
 } bench_args;
 
 static int usage(void)
 {
     fprintf(stderr, "usage: bench_exec MODEL.onnx [--batch 16] [--iters 10] [--threads 1] "
-                    "[--seed 1] [--input X.npy] [--check Y.npy [--tol 1e-3]]\n");
+                    "[--seed 1] [--input X.npy] [--check Y.npy [--tol 1e-3]] [--profile]\n");
     return 2;
 }
 
@@ -108,6 +111,9 @@ static int parse_args(int argc, char **argv, bench_args *a)
             char *end = NULL;
             a->tol = strtod(v, &end);
             if (*end || !(a->tol > 0)) return 0;
+        } else if (strcmp(s, "--profile") == 0) {
+            a->profile = 1;
+            continue;
         } else if (s[0] != '-' && !a->model) {
             a->model = s;
             continue;
@@ -203,6 +209,60 @@ fail:
     return st;
 }
 
+/* Time per operator type, from executor hooks (the executor runs one node at a time). */
+#define PROFILE_MAX_TYPES 128
+typedef struct profile {
+    const char *type[PROFILE_MAX_TYPES];
+    double seconds[PROFILE_MAX_TYPES];
+    int64_t calls[PROFILE_MAX_TYPES];
+    int n_types;
+    double start;
+} profile;
+
+static pq_status profile_before(const pq_op *op, int n_inputs, pq_tensor **inputs,
+                                int n_outputs, pq_tensor **outputs, void *user, pq_err *err)
+{
+    (void)op, (void)n_inputs, (void)inputs, (void)n_outputs, (void)outputs, (void)err;
+    ((profile *)user)->start = pq_time_now();
+    return PQ_OK;
+}
+
+static pq_status profile_after(const pq_op *op, int n_inputs, pq_tensor **inputs,
+                               int n_outputs, pq_tensor **outputs, void *user, pq_err *err)
+{
+    (void)n_inputs, (void)inputs, (void)n_outputs, (void)outputs, (void)err;
+    profile *p = user;
+    double dt = pq_time_now() - p->start;
+    int i = 0;
+    while (i < p->n_types && strcmp(p->type[i], op->type) != 0) i++;
+    if (i == p->n_types) {
+        if (p->n_types == PROFILE_MAX_TYPES) return PQ_OK;
+        p->type[p->n_types++] = op->type;
+    }
+    p->seconds[i] += dt;
+    p->calls[i]++;
+    return PQ_OK;
+}
+
+static void profile_print(const profile *p, int iters, double total)
+{
+    int order[PROFILE_MAX_TYPES];
+    for (int i = 0; i < p->n_types; i++) order[i] = i;
+    for (int i = 1; i < p->n_types; i++) /* insertion sort by time, descending */
+        for (int j = i; j > 0 && p->seconds[order[j]] > p->seconds[order[j - 1]]; j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    printf("profile:      %-22s %10s %7s %8s\n", "operator", "ms/batch", "share", "nodes");
+    for (int k = 0; k < p->n_types; k++) {
+        int i = order[k];
+        printf("              %-22s %10.2f %6.1f%% %8lld\n", p->type[i],
+               1e3 * p->seconds[i] / iters, 100.0 * p->seconds[i] / total,
+               (long long)(p->calls[i] / iters));
+    }
+}
+
 static double peak_rss_mib(void)
 {
     struct rusage ru;
@@ -290,6 +350,8 @@ int main(int argc, char **argv)
     }
     pq_tensor_destroy(&y);
 
+    profile prof = {0};
+    if (a.profile) pq_executor_set_hooks(ex, profile_before, profile_after, &prof);
     times = calloc((size_t)a.iters, sizeof *times);
     PQ_CHECK(times, PQ_ERR_NOMEM, "out of memory");
     double total = 0;
@@ -308,6 +370,7 @@ int main(int argc, char **argv)
            total / a.iters, (long long)a.batch, a.iters, times[0], times[a.iters / 2],
            times[a.iters - 1]);
     printf("throughput:   %.2f images/s\n", ips);
+    if (a.profile) profile_print(&prof, a.iters, total);
     printf("peak RSS:     %.1f MiB\n", rss);
     printf("RESULT model=%s batch=%lld iters=%d threads=%d img_per_s=%.3f sec_per_batch=%.5f "
            "peak_rss_mib=%.1f param_bytes=%zu blas_core=%s max_abs=%.6g max_rel=%.6g\n",
