@@ -9,6 +9,7 @@
 #include "pq_core.h"
 #include "pq_ir.h"
 #include "pq_onnx.h"
+#include "pq_passes.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -19,9 +20,73 @@
 
 static void inspect_usage(FILE *to)
 {
-    fprintf(to, "usage: ppq-calib inspect MODEL.onnx [--json]\n"
+    fprintf(to, "usage: ppq-calib inspect MODEL.onnx [--json] [--passes LIST] [--save OUT.onnx]\n"
+                "                         [--input-shape NAME=D0,D1,...]...\n"
                 "  prints inputs, outputs, opset imports, the operator histogram and the\n"
-                "  parameter count of an ONNX model; --json prints it as JSON\n");
+                "  parameter count of an ONNX model; --json prints it as JSON.\n"
+                "  --passes runs graph passes first (e.g. format,fuse or fold_constants,fuse_bn)\n"
+                "  and prints what each changed (to stderr with --json); --save writes the\n"
+                "  transformed model; --input-shape fixes an input's shape (symbolic batch)\n"
+                "  so that shape subgraphs fold.\n"
+                "  passes:");
+    for (const char *const *n = pq_passes_names(); n && *n; n++) fprintf(to, " %s", *n);
+    fprintf(to, "\n");
+}
+
+#define MAX_SHAPES 16
+
+/* Parses NAME=D0,D1,... into name (pointer into spec, NUL-terminated in place) and dims. */
+static int parse_shape(char *spec, const char **name, int *rank, int64_t *dims)
+{
+    char *eq = strchr(spec, '=');
+    if (!eq || eq == spec) return -1;
+    *eq = '\0';
+    *name = spec;
+    *rank = 0;
+    for (char *p = eq + 1; *p;) {
+        char *end;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || v < 0 || *rank == PQ_MAX_RANK) return -1;
+        dims[(*rank)++] = v;
+        if (*end == ',') end++;
+        else if (*end) return -1;
+        p = end;
+    }
+    return *rank > 0 ? 0 : -1;
+}
+
+/* Applies --input-shape and --passes to g; prints the pass report to `report_to`. */
+static int transform(const char *path, pq_graph *g, int n_shapes, char **shapes,
+                     const char *passes, FILE *report_to)
+{
+    pq_err err = {0};
+    for (int k = 0; k < n_shapes; k++) {
+        const char *name;
+        int rank;
+        int64_t dims[PQ_MAX_RANK];
+        if (parse_shape(shapes[k], &name, &rank, dims) != 0) {
+            pq_app_error("--input-shape expects NAME=D0,D1,... with dims >= 0");
+            return PQ_EXIT_USAGE;
+        }
+        if (pq_passes_set_input_shape(g, name, rank, dims, &err) != PQ_OK) {
+            pq_app_error("%s: %s", path, err.msg);
+            return PQ_EXIT_FAIL;
+        }
+    }
+    if (!passes) return PQ_EXIT_OK;
+    pq_pass_report rep = {0};
+    char *text = NULL;
+    int rc = PQ_EXIT_OK;
+    if (pq_passes_run(g, passes, &rep, &err) != PQ_OK ||
+        pq_pass_report_format(&rep, &text, &err) != PQ_OK) {
+        pq_app_error("%s: %s", path, err.msg);
+        rc = PQ_EXIT_FAIL;
+    } else {
+        fputs(text, report_to);
+    }
+    pq_free(text);
+    pq_pass_report_free(&rep);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ the summary */
@@ -287,16 +352,23 @@ static int print_json(const char *path, const pq_graph *g, const summary *s)
 
 int pq_cmd_inspect(int argc, char **argv)
 {
-    const char *path = NULL;
-    int json = 0;
+    const char *path = NULL, *passes = NULL, *save = NULL;
+    char *shapes[MAX_SHAPES];
+    int json = 0, n_shapes = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0) {
             json = 1;
+        } else if (strcmp(argv[i], "--passes") == 0 && i + 1 < argc) {
+            passes = argv[++i];
+        } else if (strcmp(argv[i], "--save") == 0 && i + 1 < argc) {
+            save = argv[++i];
+        } else if (strcmp(argv[i], "--input-shape") == 0 && i + 1 < argc && n_shapes < MAX_SHAPES) {
+            shapes[n_shapes++] = argv[++i];
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             inspect_usage(stdout);
             return PQ_EXIT_OK;
         } else if (argv[i][0] == '-' && argv[i][1]) {
-            pq_app_error("unknown option '%s'", argv[i]);
+            pq_app_error("unknown or incomplete option '%s'", argv[i]);
             inspect_usage(stderr);
             return PQ_EXIT_USAGE;
         } else if (path) {
@@ -318,9 +390,15 @@ int pq_cmd_inspect(int argc, char **argv)
         pq_app_error("%s", err.msg);
         return PQ_EXIT_FAIL;
     }
-    summary s;
-    int rc = PQ_EXIT_OK;
-    if (summarize(g, &s) != 0) {
+    int rc = transform(path, g, n_shapes, shapes, passes, json ? stderr : stdout);
+    if (rc == PQ_EXIT_OK && save && pq_onnx_save(g, save, &err) != PQ_OK) {
+        pq_app_error("%s", err.msg);
+        rc = PQ_EXIT_FAIL;
+    }
+    summary s = {0};
+    if (rc != PQ_EXIT_OK) {
+        /* nothing more to print */
+    } else if (summarize(g, &s) != 0) {
         pq_app_error("%s: out of memory", path);
         rc = PQ_EXIT_FAIL;
     } else if (json ? print_json(path, g, &s) != 0 : (print_text(path, g, &s), fflush(stdout) != 0)) {
