@@ -1,7 +1,7 @@
 /* bench_exec.c - times ppq-calib's float executor on one model (compare with ort_bench.js).
  *
  *   bench_exec MODEL.onnx [--batch 16] [--iters 10] [--threads 1] [--seed 1]
- *              [--input X.npy] [--check Y.npy [--tol 1e-3]] [--profile]
+ *              [--input X.npy] [--check Y.npy [--tol 1e-3]] [--passes SPEC] [--profile]
  *
  * Loads the model, feeds its first graph input a seeded standard-normal tensor (its leading
  * or symbolic dimension set to --batch) or the tensor in X.npy, runs once to warm up, then
@@ -11,6 +11,9 @@
  *   max abs err = max |y - ref|
  *   max rel err = max |y - ref| / max |ref|     (normalised by the output's range, so that
  *                                                near-zero reference values do not dominate)
+ * --passes SPEC runs graph passes before the executor is built (pq_passes_run, e.g.
+ * "format,fuse": constant folding, Conv+BN folding, ..., the graph that calibration runs),
+ * with the input's shape fixed first so that shape subgraphs fold.
  * --profile adds a table of the time spent per operator type in the timed runs (measured
  * by executor hooks around each node, so it includes the hooks' small overhead).
  * The last line of stdout is machine-readable: "RESULT key=value ...".
@@ -27,6 +30,7 @@
 #include "pq_ir.h"
 #include "pq_npy.h"
 #include "pq_onnx.h"
+#include "pq_passes.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -65,7 +69,7 @@ static void select_blas_kernels(char **argv)
 }
 
 typedef struct bench_args {
-    const char *model, *input, *check;
+    const char *model, *input, *check, *passes;
     int64_t batch;
     int iters, threads;
     uint64_t seed;
@@ -76,7 +80,8 @@ typedef struct bench_args {
 static int usage(void)
 {
     fprintf(stderr, "usage: bench_exec MODEL.onnx [--batch 16] [--iters 10] [--threads 1] "
-                    "[--seed 1] [--input X.npy] [--check Y.npy [--tol 1e-3]] [--profile]\n");
+                    "[--seed 1] [--input X.npy] [--check Y.npy [--tol 1e-3]] [--passes SPEC] "
+                    "[--profile]\n");
     return 2;
 }
 
@@ -105,6 +110,8 @@ static int parse_args(int argc, char **argv, bench_args *a)
             a->seed = (uint64_t)n;
         } else if (strcmp(s, "--input") == 0 && v) {
             a->input = v;
+        } else if (strcmp(s, "--passes") == 0 && v) {
+            a->passes = v;
         } else if (strcmp(s, "--check") == 0 && v) {
             a->check = v;
         } else if (strcmp(s, "--tol") == 0 && v) {
@@ -314,6 +321,17 @@ int main(int argc, char **argv)
         stage = a.check;
         PQ_TRY(pq_npy_load(a.check, &ref, err));
     }
+    int64_t ops_before = g->ops.n;
+    double t_passes = 0;
+    if (a.passes) {
+        stage = a.model;
+        t0 = pq_time_now();
+        PQ_TRY(pq_passes_set_input_shape(g, in_name, x->rank, x->dims, err));
+        PQ_TRY(pq_passes_run(g, a.passes, NULL, err));
+        t_passes = pq_time_now() - t0;
+        /* the passes may have replaced the output variables (same names) */
+        out_name = ((const pq_var *)g->outputs.items[0])->name;
+    }
 
     stage = a.model;
     pq_exec_options opts = {.registry = NULL, .threads = a.threads};
@@ -324,7 +342,10 @@ int main(int argc, char **argv)
     char shape[128];
     printf("model:        %s (%lld ops, %.1f MB parameters, loaded in %.3f s, prepared in "
            "%.3f s)\n",
-           a.model, (long long)g->ops.n, (double)parameter_bytes(g) / 1e6, t_load, t_prepare);
+           a.model, (long long)ops_before, (double)parameter_bytes(g) / 1e6, t_load, t_prepare);
+    if (a.passes)
+        printf("passes:       %s: %lld -> %lld ops in %.3f s\n", a.passes, (long long)ops_before,
+               (long long)g->ops.n, t_passes);
     printf("input:        %s %s (%s)\n", in_name, pq_tensor_describe(x, shape, sizeof shape),
            a.input ? a.input : "seeded random normal");
     printf("openblas:     core %s, %s\n", openblas_get_corename(), openblas_get_config());
@@ -373,9 +394,10 @@ int main(int argc, char **argv)
     if (a.profile) profile_print(&prof, a.iters, total);
     printf("peak RSS:     %.1f MiB\n", rss);
     printf("RESULT model=%s batch=%lld iters=%d threads=%d img_per_s=%.3f sec_per_batch=%.5f "
-           "peak_rss_mib=%.1f param_bytes=%zu blas_core=%s max_abs=%.6g max_rel=%.6g\n",
+           "peak_rss_mib=%.1f param_bytes=%zu blas_core=%s max_abs=%.6g max_rel=%.6g passes=%s\n",
            a.model, (long long)a.batch, a.iters, a.threads, ips, total / a.iters, rss,
-           parameter_bytes(g), openblas_get_corename(), max_abs, max_rel);
+           parameter_bytes(g), openblas_get_corename(), max_abs, max_rel,
+           a.passes ? a.passes : "none");
     rc = (ref && !(max_rel <= a.tol)) ? 1 : 0;
     goto done;
 fail:

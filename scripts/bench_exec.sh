@@ -4,7 +4,7 @@
 # each. See bench/README.md.
 #
 #   scripts/bench_exec.sh [--cache DIR] [--models "resnet18 mobilenet_v2"] [--threads "1 2"]
-#                         [--iters N] [--repeat R]
+#                         [--iters N] [--repeat R] [--passes SPEC]
 #
 #   --cache DIR   where scripts/make_models.py puts the models and their torch references
 #                 (default /tmp/ppq-bench-models or $PQ_BENCH_MODELS; made once, reused)
@@ -13,6 +13,9 @@
 #   --iters N     timed runs per measurement after one warm-up (default 5)
 #   --repeat R    measurements per engine, alternating the two; the best is reported, which
 #                 filters out other work on a shared machine (default 2)
+#   --passes SPEC graph passes ppq-calib runs before executing (bench_exec --passes), e.g.
+#                 "format,fuse" for the fused graph that calibration runs (default: none, the
+#                 model as exported, like `ppq-calib exec`)
 #
 # Every ppq-calib run is checked against the torch output (bench_exec --check, max |err| /
 # max |ref| <= 1e-3), so the table measures a correct executor; a wrong one is marked and
@@ -25,6 +28,7 @@ threads="1 2"
 iters=5
 repeat=2
 tol=1e-3
+passes=""
 py=/usr/bin/python3
 
 while [ $# -gt 0 ]; do
@@ -34,7 +38,8 @@ while [ $# -gt 0 ]; do
     --threads) threads=$2; shift 2 ;;
     --iters) iters=$2; shift 2 ;;
     --repeat) repeat=$2; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --passes) passes=$2; shift 2 ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench_exec.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -80,7 +85,7 @@ best() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b + 0 > a + 0) ? b :
 run_ppq() {
   local m=$1 t=$2 out rc res
   set +e
-  out=$("$bench_exec" "$cache/$m.onnx" --iters "$iters" --threads "$t" \
+  out=$("$bench_exec" "$cache/$m.onnx" --iters "$iters" --threads "$t" ${passes:+--passes "$passes"} \
           --input "$cache/${m}_input.npy" --check "$cache/${m}_output.npy" --tol "$tol" 2>&1)
   rc=$?
   set -e
@@ -153,7 +158,7 @@ done
 
 echo
 echo "Executor benchmark: batch from the reference input, $iters timed runs after one warm-up," \
-     "best of $repeat; $(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1));" \
+     "best of $repeat; ppq-calib graph passes: ${passes:-none}; $(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1));" \
      "load average before: $load"
 echo
 echo "| model        | threads | ppq-calib img/s | ORT img/s | ppq / ORT | ppq peak RSS MiB | ORT RSS MiB | max rel err | BLAS core | note"
