@@ -221,10 +221,13 @@ static pq_status mse_range(const pq_observer *o, int64_t g, const pq_tqc *tqc, d
     }
     double qr = (double)(qmax - qmin), best = INFINITY;
     if (o->kind == PQ__HIST_SIGNED) {
-        /* symmetric: T_k = k w, k = 1 .. nb/2; s = 2 T / (qmax - qmin), z = 0 */
+        /* symmetric: T_k = k w, s = 2 T / (qmax - qmin), z = 0, for k = 1 .. K where K
+         * lets the top positive level qmax s reach A (T slightly above A when
+         * |qmin| > qmax) */
         double A = o->h_hi[g];
+        int64_t K = (int64_t)ceil((double)(nb / 2) * qr / (2.0 * (double)qmax));
         int64_t bk = nb / 2;
-        for (int64_t k = 1; k <= nb / 2; k++) {
+        for (int64_t k = 1; k <= K; k++) {
             double T = 2.0 * A * ((double)k / (double)nb);
             double e = mse_err(&c, 2.0 * T / qr, 0, qmin, qmax);
             if (e < best) {
@@ -262,7 +265,8 @@ fail:
 /* ------------------------------------------------------------------ isotone */
 
 /* count(s) = #rows with upper bound >= s + #rows with lower bound < s, evaluated at the
- * grid edges; the scale is the middle of the first run of edges reaching the maximum. */
+ * grid edges; the scale is the middle of the first run of edges reaching the maximum (its
+ * lowest edge when the run reaches the open top bin, e.g. rows of ties). */
 static double isotone_scale(const pq_observer *o)
 {
     const int64_t NB = PQ__ISO_NB;
@@ -283,6 +287,7 @@ static double isotone_scale(const pq_observer *o)
             run = 0;
         }
     }
+    if (e == NB - 1) return pq__iso_edge(a);
     return 0.5 * (pq__iso_edge(a) + pq__iso_edge(e));
 }
 
