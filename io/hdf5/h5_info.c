@@ -157,13 +157,13 @@ pq_status pq_h5_channel_stats(const char *path, const char *dataset, int64_t n_s
     pq_h5_input_spec_init(&spec, "data", dataset);
     spec.dtype = PQ_DTYPE_FLOAT64;
     /* Probe the rank: the channel axis only exists for rank-4 data. */
-    PQ_TRY(pq_h5_reader_open(path, 1, &spec, 256, n_samples, PQ_H5_NAN_IGNORE, NULL, &r, err));
+    PQ_TRY(pq_h5_reader_open(path, 1, &spec, 32, n_samples, PQ_H5_NAN_IGNORE, NULL, &r, err));
     int64_t sdims[PQ_MAX_RANK];
     int srank = pq_h5_reader_sample_shape(r, 0, sdims);
     if (srank == 3 && layout == PQ_H5_LAYOUT_NHWC) {
         pq_h5_reader_close(&r);
         spec.layout = PQ_H5_LAYOUT_NHWC;
-        PQ_TRY(pq_h5_reader_open(path, 1, &spec, 256, n_samples, PQ_H5_NAN_IGNORE, NULL, &r, err));
+        PQ_TRY(pq_h5_reader_open(path, 1, &spec, 32, n_samples, PQ_H5_NAN_IGNORE, NULL, &r, err));
         srank = pq_h5_reader_sample_shape(r, 0, sdims);
     }
     const int64_t C = srank == 3 ? sdims[0] : 1;

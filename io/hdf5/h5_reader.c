@@ -40,6 +40,7 @@ typedef struct h5_input {
 /* One batch as produced by the worker. */
 typedef struct h5_batch {
     int64_t index;                  /* -1 = none */
+    int loaded;                     /* load_batch finished (st, err, digest valid) */
     pq_tensor **tensors;            /* n_inputs */
     uint8_t digest[PQ_SHA256_BYTES];
     pq_status st;
@@ -64,6 +65,7 @@ struct pq_h5_reader {
     int busy;         /* the worker is fetching */
     int quit;
     h5_batch ready;   /* the worker's finished batch */
+    pq_tensor **lent; /* the set last handed out (the reader's references) */
     int64_t last_b, step;
 };
 
@@ -256,15 +258,9 @@ static pq_status check_finite(const pq_h5_reader *r, const h5_input *in, int64_t
     return PQ_OK;
 }
 
-/* Converts the raw rows of one input into a new tensor (channels-first, preprocessed). */
-static pq_status convert(const h5_input *in, int64_t rows, pq_tensor **out, pq_err *err)
+/* Converts the raw rows of one input into t (preallocated: [rows, sample shape]). */
+static void convert(const h5_input *in, int64_t rows, pq_tensor *t)
 {
-    int64_t dims[PQ_MAX_RANK];
-    memcpy(dims, in->out_dims, sizeof dims);
-    dims[0] = rows;
-    pq_tensor *t = NULL;
-    pq_status st = pq_tensor_create_uninit(in->out_dtype, in->out_rank, dims, &t, err);
-    if (st != PQ_OK) return st;
     const int64_t C = in->channels, S = in->spatial;
     const int nhwc = in->layout == PQ_H5_LAYOUT_NHWC && in->rank >= 3;
     run_f32_fn fast = in->out_dtype == PQ_DTYPE_FLOAT32 ? pick_run_f32(in->stored) : NULL;
@@ -288,21 +284,59 @@ static pq_status convert(const h5_input *in, int64_t rows, pq_tensor **out, pq_e
             }
         }
     }
-    *out = t;
+}
+
+static int64_t batch_rows(const pq_h5_reader *r, int64_t b)
+{
+    const int64_t first = b * r->batch_size;
+    return (first + r->batch_size <= r->n_samples) ? r->batch_size : r->n_samples - first;
+}
+
+/* Forgets what the slot holds; its tensors stay for reuse. */
+static void batch_drop(h5_batch *bt)
+{
+    bt->index = -1;
+    bt->loaded = 0;
+}
+
+/* Makes the slot's tensors ready for batch b. The reader keeps one reference to every
+ * tensor it hands out; once the caller has dropped its own (refcount back to 1) the
+ * tensor is refilled for a later batch instead of freeing it and allocating another, so
+ * the allocator sees no per-batch churn and memory stays flat however many batches run.
+ * Runs on the caller's thread (as do the caller's destroys), never on the worker. */
+static pq_status batch_prepare(pq_h5_reader *r, int64_t b, h5_batch *bt, pq_err *err)
+{
+    batch_drop(bt);
+    const int64_t rows = batch_rows(r, b);
+    for (int i = 0; i < r->n_inputs; i++) {
+        const h5_input *in = &r->in[i];
+        pq_tensor *t = bt->tensors[i];
+        if (t && t->refcount == 1 && t->dims[0] == rows) continue;
+        pq_tensor_destroy(&bt->tensors[i]);
+        int64_t dims[PQ_MAX_RANK];
+        memcpy(dims, in->out_dims, sizeof dims);
+        dims[0] = rows;
+        pq_status st =
+            pq_tensor_create_uninit(in->out_dtype, in->out_rank, dims, &bt->tensors[i], err);
+        if (st != PQ_OK) {
+            pq_err_prefix(err, "%s: %s: batch %lld", r->path, in->dataset, (long long)b);
+            return st;
+        }
+    }
+    bt->index = b;
     return PQ_OK;
 }
 
-/* Reads batch b synchronously into `bt` (called by the worker or, unthreaded, the caller). */
-static void load_batch(pq_h5_reader *r, int64_t b, h5_batch *bt)
+/* Reads batch b into the tensors batch_prepare made (called by the worker or, unthreaded,
+ * the caller). Sets bt->st, bt->err, bt->digest and bt->loaded. */
+static void load_batch(pq_h5_reader *r, h5_batch *bt)
 {
     pq_err *err = &bt->err;
     pq_status st = PQ_OK;
     pq_err_clear(err);
-    bt->index = b;
-    for (int i = 0; i < r->n_inputs; i++) bt->tensors[i] = NULL;
+    const int64_t b = bt->index;
     const int64_t first = b * r->batch_size;
-    const int64_t rows =
-        (first + r->batch_size <= r->n_samples) ? r->batch_size : r->n_samples - first;
+    const int64_t rows = batch_rows(r, b);
     pq_sha256_ctx hash;
     pq_sha256_init(&hash);
     for (int i = 0; i < r->n_inputs; i++) {
@@ -329,20 +363,12 @@ static void load_batch(pq_h5_reader *r, int64_t b, h5_batch *bt)
         if (st != PQ_OK) goto fail;
         pq_sha256_update(&hash, in->raw, (size_t)(rows * in->sample_numel) * in->stored_size);
         if (r->nan == PQ_H5_NAN_ERROR) PQ_TRY(check_finite(r, in, first, rows, err));
-        PQ_TRY(convert(in, rows, &bt->tensors[i], err));
+        convert(in, rows, bt->tensors[i]);
     }
     pq_sha256_final(&hash, bt->digest);
-    bt->st = PQ_OK;
-    return;
 fail:
-    for (int i = 0; i < r->n_inputs; i++) pq_tensor_destroy(&bt->tensors[i]);
     bt->st = st;
-}
-
-static void batch_drop(pq_h5_reader *r, h5_batch *bt)
-{
-    for (int i = 0; i < r->n_inputs; i++) pq_tensor_destroy(&bt->tensors[i]);
-    bt->index = -1;
+    bt->loaded = 1;
 }
 
 static void *worker_main(void *arg)
@@ -352,12 +378,10 @@ static void *worker_main(void *arg)
     for (;;) {
         while (!r->quit && r->request < 0) pthread_cond_wait(&r->cv, &r->mu);
         if (r->quit) break;
-        int64_t b = r->request;
         r->request = -1;
         r->busy = 1;
-        batch_drop(r, &r->ready);
         pthread_mutex_unlock(&r->mu);
-        load_batch(r, b, &r->ready);
+        load_batch(r, &r->ready);
         pthread_mutex_lock(&r->mu);
         r->busy = 0;
         pthread_cond_broadcast(&r->cv);
@@ -368,21 +392,23 @@ static void *worker_main(void *arg)
 
 /* ------------------------------------------------------------------ open / read / close */
 
-static void hand_over(pq_h5_reader *r, pq_tensor **out, uint8_t *digest, pq_err *err,
-                      pq_status *st)
+/* Gives the caller a reference to each tensor of the loaded batch (or its error); the
+ * loaded set becomes the lent set and the previously lent set is the next to fill. */
+static pq_status hand_over(pq_h5_reader *r, pq_tensor **out, uint8_t *digest, pq_err *err)
 {
     h5_batch *bt = &r->ready;
-    *st = bt->st;
-    if (bt->st == PQ_OK) {
-        for (int i = 0; i < r->n_inputs; i++) {
-            out[i] = bt->tensors[i];
-            bt->tensors[i] = NULL;
-        }
+    pq_status st = bt->st;
+    if (st == PQ_OK) {
+        for (int i = 0; i < r->n_inputs; i++) out[i] = pq_tensor_retain(bt->tensors[i]);
         if (digest) memcpy(digest, bt->digest, PQ_SHA256_BYTES);
+        pq_tensor **t = r->lent;
+        r->lent = bt->tensors;
+        bt->tensors = t;
     } else if (err) {
         *err = bt->err;
     }
-    bt->index = -1;
+    batch_drop(bt);
+    return st;
 }
 
 pq_status pq_h5_reader_read(pq_h5_reader *r, int64_t b, pq_tensor **out,
@@ -394,24 +420,31 @@ pq_status pq_h5_reader_read(pq_h5_reader *r, int64_t b, pq_tensor **out,
                           (long long)b, (long long)r->n_batches);
     pq_status st;
     if (!r->threaded) {
-        load_batch(r, b, &r->ready);
-        hand_over(r, out, digest, err, &st);
-        return st;
+        st = batch_prepare(r, b, &r->ready, err);
+        if (st != PQ_OK) return st;
+        load_batch(r, &r->ready);
+        return hand_over(r, out, digest, err);
     }
     pthread_mutex_lock(&r->mu);
     while (r->busy || r->request >= 0) pthread_cond_wait(&r->cv, &r->mu);
-    if (r->ready.index != b) {
+    if (!(r->ready.index == b && r->ready.loaded)) {
+        st = batch_prepare(r, b, &r->ready, err);
+        if (st != PQ_OK) {
+            pthread_mutex_unlock(&r->mu);
+            return st;
+        }
         r->request = b;
         pthread_cond_broadcast(&r->cv);
         while (r->busy || r->request >= 0) pthread_cond_wait(&r->cv, &r->mu);
     }
-    hand_over(r, out, digest, err, &st);
+    st = hand_over(r, out, digest, err);
     /* Expect the same step as between the last two requests (a rank reading every
      * world-size-th batch), 1 at first. */
     if (r->last_b >= 0 && b > r->last_b) r->step = b - r->last_b;
     r->last_b = b;
     int64_t next = b + r->step;
-    if (next < r->n_batches) {
+    pq_err perr;
+    if (next < r->n_batches && batch_prepare(r, next, &r->ready, &perr) == PQ_OK) {
         r->request = next;
         pthread_cond_broadcast(&r->cv);
     }
@@ -584,7 +617,8 @@ pq_status pq_h5_reader_open(const char *path, int n_inputs, const pq_h5_input_sp
     r->path = pq_strdup(path);
     r->in = pq_calloc((size_t)n_inputs, sizeof *r->in);
     r->ready.tensors = pq_calloc((size_t)n_inputs, sizeof(pq_tensor *));
-    PQ_CHECK(r->path && r->in && r->ready.tensors, PQ_ERR_NOMEM, "out of memory");
+    r->lent = pq_calloc((size_t)n_inputs, sizeof(pq_tensor *));
+    PQ_CHECK(r->path && r->in && r->ready.tensors && r->lent, PQ_ERR_NOMEM, "out of memory");
     for (int i = 0; i < n_inputs; i++) {
         r->in[i].dset = -1;
         r->in[i].mem_type = -1;
@@ -650,9 +684,12 @@ pq_status pq_h5_reader_open(const char *path, int n_inputs, const pq_h5_input_sp
             r->threaded = 0; /* read synchronously */
         } else {
             /* Start on batch 0 right away. */
+            pq_err perr;
             pthread_mutex_lock(&r->mu);
-            r->request = 0;
-            pthread_cond_broadcast(&r->cv);
+            if (batch_prepare(r, 0, &r->ready, &perr) == PQ_OK) {
+                r->request = 0;
+                pthread_cond_broadcast(&r->cv);
+            }
             pthread_mutex_unlock(&r->mu);
         }
     }
@@ -680,7 +717,10 @@ void pq_h5_reader_close(pq_h5_reader **rp)
         pthread_cond_destroy(&r->cv);
         pthread_mutex_destroy(&r->mu);
     }
-    if (r->ready.tensors) batch_drop(r, &r->ready);
+    for (int i = 0; i < r->n_inputs; i++) {
+        if (r->ready.tensors) pq_tensor_destroy(&r->ready.tensors[i]);
+        if (r->lent) pq_tensor_destroy(&r->lent[i]);
+    }
     pq__h5_lock();
     for (int i = 0; r->in && i < r->n_inputs; i++) {
         h5_input *in = &r->in[i];
@@ -700,6 +740,7 @@ void pq_h5_reader_close(pq_h5_reader **rp)
     }
     pq_free(r->in);
     pq_free(r->ready.tensors);
+    pq_free(r->lent);
     pq_free(r->path);
     pq_free(r);
     *rp = NULL;

@@ -92,8 +92,12 @@ int pq_h5_reader_sample_shape(const pq_h5_reader *r, int i, int64_t dims[PQ_MAX_
 /* Stored dtype of input i's dataset. */
 pq_dtype pq_h5_reader_stored_dtype(const pq_h5_reader *r, int i);
 
-/* Reads global batch b (0 <= b < n_batches) into out[0..n_inputs): new tensors of shape
- * [rows, sample shape...] that the caller destroys. digest (may be NULL) receives the
+/* Reads global batch b (0 <= b < n_batches) into out[0..n_inputs): tensors of shape
+ * [rows, sample shape...]; the caller owns one reference to each and destroys it. The
+ * reader keeps its own reference and refills a tensor for a later batch once the caller
+ * has dropped theirs (so memory stays at two batches); destroy them before the next-but-one
+ * read, on the thread that calls read, for that reuse to happen (holding them longer is
+ * safe, it only costs a fresh allocation). digest (may be NULL) receives the
  * SHA-256 of the raw bytes read for the batch: for each input in spec order, the stored
  * values of its rows in file order, little-endian, in the stored dtype (before any
  * conversion or preprocessing). These per-batch digests do not depend on which rank reads
