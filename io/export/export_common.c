@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-const char *pq_tqc_state_name(pq_tqc_state s)
+const char *pq__export_state_name(pq_tqc_state s)
 {
     switch (s) {
     case PQ_TQC_STATE_INITIAL: return "INITIAL";
@@ -24,7 +24,7 @@ const char *pq_tqc_state_name(pq_tqc_state s)
     return "UNKNOWN";
 }
 
-const char *pq_rounding_name(pq_rounding r)
+const char *pq__export_rounding_name(pq_rounding r)
 {
     switch (r) {
     case PQ_ROUND_HALF_EVEN: return "ROUND_HALF_EVEN";
@@ -38,7 +38,7 @@ const char *pq_rounding_name(pq_rounding r)
     return "UNKNOWN";
 }
 
-const char *pq_tqc_visibility_name(pq_tqc_visibility v)
+const char *pq__export_visibility_name(pq_tqc_visibility v)
 {
     switch (v) {
     case PQ_TQC_EXPORT_WHEN_ACTIVE: return "EXPORT_WHEN_ACTIVE";
@@ -71,11 +71,11 @@ pq_status pq__export_tqc(const pq_op *op, int is_input, int idx, const pq_tqc **
     PQ_CHECK(q->state != PQ_TQC_STATE_INITIAL && q->state != PQ_TQC_STATE_PASSIVE_INIT,
              PQ_ERR_INVALID,
              "op '%s' (%s) %s %d: TQC is %s (not calibrated); calibrate it or make it FP32",
-             op->name, op->type, kind, idx, pq_tqc_state_name(q->state));
+             op->name, op->type, kind, idx, pq__export_state_name(q->state));
     const pq_tqc *r = pq_tqc_resolve(q);
     PQ_CHECK(r && (state_has_values(r->state) || r->state == PQ_TQC_STATE_FP32), PQ_ERR_INVALID,
              "op '%s' (%s) %s %d: overlapped TQC resolves to a %s TQC", op->name, op->type,
-             kind, idx, r ? pq_tqc_state_name(r->state) : "missing");
+             kind, idx, r ? pq__export_state_name(r->state) : "missing");
     PQ_CHECK(r->n_channels >= 1 && r->scale && r->offset, PQ_ERR_INVALID,
              "op '%s' (%s) %s %d: TQC has no scale", op->name, op->type, kind, idx);
     PQ_CHECK(r->quant_min <= r->quant_max, PQ_ERR_INVALID,

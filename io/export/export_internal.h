@@ -32,4 +32,10 @@ pq_status pq__strbuf_printf(pq__strbuf *b, pq_err *err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void pq__strbuf_free(pq__strbuf *b);
 
+/* Names used in the JSON file and messages ("ACTIVATED", "ROUND_HALF_EVEN",
+ * "EXPORT_WHEN_ACTIVE"); a stable part of the file format (docs/export.md). */
+const char *pq__export_state_name(pq_tqc_state s);
+const char *pq__export_rounding_name(pq_rounding r);
+const char *pq__export_visibility_name(pq_tqc_visibility v);
+
 #endif /* PQ_EXPORT_INTERNAL_H */

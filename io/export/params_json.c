@@ -76,7 +76,7 @@ static pq_status tqc_json(const pq_graph *g, const pq_op *op, int is_input, int 
     PQ_CHECK(o, PQ_ERR_NOMEM, "out of memory building JSON");
     PQ_TRY(put(o, "index", json_integer(idx), err));
     PQ_TRY(put(o, "variable", v ? json_string(v->name) : json_null(), err));
-    PQ_TRY(put(o, "state", json_string(pq_tqc_state_name(q->state)), err));
+    PQ_TRY(put(o, "state", json_string(pq__export_state_name(q->state)), err));
     pol = json_array();
     PQ_CHECK(pol, PQ_ERR_NOMEM, "out of memory building JSON");
     unsigned rest = q->policy;
@@ -91,7 +91,7 @@ static pq_status tqc_json(const pq_graph *g, const pq_op *op, int is_input, int 
     PQ_TRY(put(o, "num_bits", json_integer(q->num_bits), err));
     PQ_TRY(put(o, "quant_min", json_integer((json_int_t)q->quant_min), err));
     PQ_TRY(put(o, "quant_max", json_integer((json_int_t)q->quant_max), err));
-    PQ_TRY(put(o, "rounding", json_string(pq_rounding_name(q->rounding)), err));
+    PQ_TRY(put(o, "rounding", json_string(pq__export_rounding_name(q->rounding)), err));
     PQ_TRY(put(o, "channel_axis", json_integer(q->channel_axis), err));
     sc = json_array();
     of = json_array();
@@ -125,7 +125,7 @@ static pq_status tqc_json(const pq_graph *g, const pq_op *op, int is_input, int 
     memcpy(obs, q->observer, sizeof q->observer);
     obs[sizeof q->observer] = '\0';
     PQ_TRY(put(o, "observer", json_string(obs), err));
-    PQ_TRY(put(o, "visibility", json_string(pq_tqc_visibility_name(q->visibility)), err));
+    PQ_TRY(put(o, "visibility", json_string(pq__export_visibility_name(q->visibility)), err));
     *out = o;
     return PQ_OK;
 fail:
@@ -243,9 +243,9 @@ static int name_index(const char *s, const char *(*fn)(int), int n)
         if (strcmp(fn(k), s) == 0) return k;
     return -1;
 }
-static const char *state_fn(int k) { return pq_tqc_state_name((pq_tqc_state)k); }
-static const char *round_fn(int k) { return pq_rounding_name((pq_rounding)k); }
-static const char *vis_fn(int k) { return pq_tqc_visibility_name((pq_tqc_visibility)k); }
+static const char *state_fn(int k) { return pq__export_state_name((pq_tqc_state)k); }
+static const char *round_fn(int k) { return pq__export_rounding_name((pq_rounding)k); }
+static const char *vis_fn(int k) { return pq__export_visibility_name((pq_tqc_visibility)k); }
 
 static const char *policy_str(unsigned p, char *buf, size_t cap)
 {

@@ -129,11 +129,6 @@ pq_status pq_params_apply_text(pq_graph *g, const char *text, size_t len, const 
 pq_status pq_params_load(pq_graph *g, const char *path, struct json_t **provenance,
                          pq_err *err);
 
-/* Names used in the JSON file and messages. */
-const char *pq_tqc_state_name(pq_tqc_state s);           /* "ACTIVATED" */
-const char *pq_rounding_name(pq_rounding r);             /* "ROUND_HALF_EVEN" */
-const char *pq_tqc_visibility_name(pq_tqc_visibility v); /* "EXPORT_WHEN_ACTIVE" */
-
 #ifdef __cplusplus
 }
 #endif

@@ -120,7 +120,7 @@ static pq_status make_qparams(const pq_op *op, int is_input, int idx, const pq_t
         pq_log(PQ_LOG_WARN,
                "QDQ export: op '%s' %s %d: rounding %s on an activation; ONNX QuantizeLinear "
                "rounds half to even",
-               op->name, kind, idx, pq_rounding_name(r->rounding));
+               op->name, kind, idx, pq__export_rounding_name(r->rounding));
 fail:
     return st;
 }
