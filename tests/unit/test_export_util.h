@@ -20,7 +20,7 @@
 
 /* ------------------------------------------------------------------ TQC helpers */
 
-static void tq_set(pq_tqc *t, pq_tqc_state state, unsigned policy, int bits, int64_t qmin,
+static inline void tq_set(pq_tqc *t, pq_tqc_state state, unsigned policy, int bits, int64_t qmin,
                    int64_t qmax, int axis, int64_t n, const float *scale, const float *offset)
 {
     pq_err err = {0};
@@ -41,7 +41,7 @@ static void tq_set(pq_tqc *t, pq_tqc_state state, unsigned policy, int bits, int
 }
 
 /* Activation, per tensor: uint8 when qmin >= 0. */
-static void tq_act(pq_tqc *t, float scale, float zp, int64_t qmin, int64_t qmax)
+static inline void tq_act(pq_tqc *t, float scale, float zp, int64_t qmin, int64_t qmax)
 {
     unsigned sym = zp == 0.0f ? PQ_QPOLICY_SYMMETRIC : PQ_QPOLICY_ASYMMETRIC;
     tq_set(t, PQ_TQC_STATE_ACTIVATED, PQ_QPOLICY_PER_TENSOR | sym | PQ_QPOLICY_LINEAR, 8, qmin,
@@ -49,7 +49,7 @@ static void tq_act(pq_tqc *t, float scale, float zp, int64_t qmin, int64_t qmax)
 }
 
 /* Weight, per output channel (axis), symmetric int8 [-127, 127], scale max|w|/127. */
-static void tq_weight(pq_tqc *t, const pq_tensor *w, int axis)
+static inline void tq_weight(pq_tqc *t, const pq_tensor *w, int axis)
 {
     int64_t n = w->dims[axis], inner = 1;
     for (int k = axis + 1; k < w->rank; k++) inner *= w->dims[k];
@@ -67,7 +67,7 @@ static void tq_weight(pq_tqc *t, const pq_tensor *w, int axis)
 }
 
 /* Bias: PASSIVE int32, scale s_in * s_w per channel. */
-static void tq_bias(pq_tqc *t, const pq_tqc *in, const pq_tqc *w)
+static inline void tq_bias(pq_tqc *t, const pq_tqc *in, const pq_tqc *w)
 {
     const pq_tqc *ri = pq_tqc_resolve(in);
     float s[4096];
@@ -77,7 +77,7 @@ static void tq_bias(pq_tqc *t, const pq_tqc *in, const pq_tqc *w)
            INT32_MAX, 0, w->n_channels, s, NULL);
 }
 
-static void tq_overlap(pq_tqc *t, pq_tqc *dominator)
+static inline void tq_overlap(pq_tqc *t, pq_tqc *dominator)
 {
     pq_tqc_clear(t);
     *t = *dominator;
@@ -90,7 +90,7 @@ static void tq_overlap(pq_tqc *t, pq_tqc *dominator)
 
 /* ------------------------------------------------------------------ the hand-built graph */
 
-static pq_tensor *rand_tensor(pq_rng *r, int rank, const int64_t *dims, float sd)
+static inline pq_tensor *rand_tensor(pq_rng *r, int rank, const int64_t *dims, float sd)
 {
     pq_err err = {0};
     pq_tensor *t = NULL;
@@ -99,7 +99,7 @@ static pq_tensor *rand_tensor(pq_rng *r, int rank, const int64_t *dims, float sd
     return t;
 }
 
-static pq_status add_conv(pq_graph *g, pq_rng *r, const char *name, pq_var *x, int64_t cout,
+static inline pq_status add_conv(pq_graph *g, pq_rng *r, const char *name, pq_var *x, int64_t cout,
                           int64_t cin, int64_t k, int pad, const char *out, pq_var **y,
                           pq_err *err)
 {
@@ -125,7 +125,7 @@ fail:
 
 /* x[2,3,8,8] -> conv1 (3x3 pad 1) -> c1 -> relu -> r -> conv2 (3x3) -> y[2,5,6,6]
  *                                                  r -> conv3 (1x1) -> y2[2,3,8,8] */
-static pq_graph *hand_graph(int opset)
+static inline pq_graph *hand_graph(int opset)
 {
     pq_err err = {0};
     pq_status st = PQ_OK;
@@ -163,7 +163,7 @@ fail:
  * conv1 out int8; relu in overlapped with conv1 out; relu out uint8; conv2 in overlapped
  * with relu out; conv3 in its own int8 asymmetric TQC on the same variable (a second Q/DQ
  * pair); conv2 out int8; conv3 out FP32. */
-static int hand_quantize(pq_graph *g)
+static inline int hand_quantize(pq_graph *g)
 {
     pq_err err = {0};
     const char *names[] = {"conv1", "relu", "conv2", "conv3"};
@@ -193,7 +193,7 @@ static int hand_quantize(pq_graph *g)
 /* ------------------------------------------------------------------ fake quantization */
 
 /* The TQC applied in simulation (the exporter's rule, written again here). */
-static const pq_tqc *sim_tqc(const pq_tqc *t)
+static inline const pq_tqc *sim_tqc(const pq_tqc *t)
 {
     if (t->visibility == PQ_TQC_INTERNAL) return NULL;
     switch (t->state) {
@@ -204,7 +204,7 @@ static const pq_tqc *sim_tqc(const pq_tqc *t)
 }
 
 /* In place: x = (clamp(round_half_even(x / s) + z, qmin, qmax) - z) * s per channel. */
-static void fake_quant(pq_tensor *t, const pq_tqc *q)
+static inline void fake_quant(pq_tensor *t, const pq_tqc *q)
 {
     int64_t inner = 1, n = q->n_channels;
     int axis = q->channel_axis < 0 ? q->channel_axis + t->rank : q->channel_axis;
@@ -221,7 +221,7 @@ static void fake_quant(pq_tensor *t, const pq_tqc *q)
     }
 }
 
-static pq_status sim_before(const pq_op *op, int n_inputs, pq_tensor **inputs, int n_outputs,
+static inline pq_status sim_before(const pq_op *op, int n_inputs, pq_tensor **inputs, int n_outputs,
                             pq_tensor **outputs, void *user, pq_err *err)
 {
     (void)n_outputs;
@@ -240,7 +240,7 @@ static pq_status sim_before(const pq_op *op, int n_inputs, pq_tensor **inputs, i
     return PQ_OK;
 }
 
-static pq_status sim_after(const pq_op *op, int n_inputs, pq_tensor **inputs, int n_outputs,
+static inline pq_status sim_after(const pq_op *op, int n_inputs, pq_tensor **inputs, int n_outputs,
                            pq_tensor **outputs, void *user, pq_err *err)
 {
     (void)n_inputs;
@@ -256,7 +256,7 @@ static pq_status sim_after(const pq_op *op, int n_inputs, pq_tensor **inputs, in
 }
 
 /* Runs g with one feed; simulate: fake quantization hooks. */
-static pq_status run_graph(const pq_graph *g, int simulate, const char *in_name, pq_tensor *x,
+static inline pq_status run_graph(const pq_graph *g, int simulate, const char *in_name, pq_tensor *x,
                            int n_out, const char *const *out_names, pq_tensor **outs,
                            pq_err *err)
 {
@@ -269,7 +269,7 @@ static pq_status run_graph(const pq_graph *g, int simulate, const char *in_name,
     return st;
 }
 
-static double max_abs_diff(const pq_tensor *a, const pq_tensor *b, int64_t *n_over, double tol)
+static inline double max_abs_diff(const pq_tensor *a, const pq_tensor *b, int64_t *n_over, double tol)
 {
     double m = 0;
     if (n_over) *n_over = 0;
@@ -285,14 +285,14 @@ static double max_abs_diff(const pq_tensor *a, const pq_tensor *b, int64_t *n_ov
 /* ------------------------------------------------------------------ external tools */
 
 /* A fresh temporary folder (caller removes with rm_tree). */
-static char *make_tmpdir(void)
+static inline char *make_tmpdir(void)
 {
     static char buf[64];
     snprintf(buf, sizeof buf, "/tmp/pq_export_XXXXXX");
     return mkdtemp(buf);
 }
 
-static void rm_tree(const char *dir)
+static inline void rm_tree(const char *dir)
 {
     char cmd[512];
     if (!dir || strncmp(dir, "/tmp/pq_export_", 15) != 0) return;
@@ -300,7 +300,7 @@ static void rm_tree(const char *dir)
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
 }
 
-static int have_tool(const char *name)
+static inline int have_tool(const char *name)
 {
     char cmd[256];
     snprintf(cmd, sizeof cmd, "command -v %s >/dev/null 2>&1", name);
@@ -309,7 +309,7 @@ static int have_tool(const char *name)
 
 /* 1: ONNX Runtime runs; 0: node/npm absent (skip, message printed); -1: broken. Installs
  * onnxruntime-node into tests/export/node_modules when node and npm exist but it is absent. */
-static int ort_available(void)
+static inline int ort_available(void)
 {
     static int cached = -2;
     if (cached != -2) return cached;
@@ -330,7 +330,7 @@ static int ort_available(void)
 }
 
 /* Runs model in ONNX Runtime: one input, n outputs written to dir/ort_<i>.npy and loaded. */
-static int ort_run(const char *model, const char *dir, const char *opt, const char *in_name,
+static inline int ort_run(const char *model, const char *dir, const char *opt, const char *in_name,
                    const pq_tensor *x, int n_out, const char *const *out_names, pq_tensor **outs)
 {
     pq_err err = {0};
@@ -360,7 +360,7 @@ static int ort_run(const char *model, const char *dir, const char *opt, const ch
 }
 
 /* onnx.checker.check_model(full_check) with Debian's python3-onnx: 1 ok, 0 failed, -1 no tool. */
-static int onnx_check(const char *model)
+static inline int onnx_check(const char *model)
 {
     char cmd[1024];
     if (access("/usr/bin/python3", X_OK) != 0 ||
