@@ -643,6 +643,8 @@ pq_status pq_h5_reader_open(const char *path, int n_inputs, const pq_h5_input_sp
     }
     PQ_CHECK(H5Fis_hdf5(path) > 0, PQ_ERR_FORMAT, "%s: not an HDF5 file", path);
     r->file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    H5Pclose(fapl);
+    fapl = -1;
     if (r->file < 0) {
         st = pq_err_set(err, PQ_ERR_IO, "%s: cannot open the HDF5 file", path);
         pq__h5_append_stack(err);
@@ -693,7 +695,6 @@ pq_status pq_h5_reader_open(const char *path, int n_inputs, const pq_h5_input_sp
             pthread_mutex_unlock(&r->mu);
         }
     }
-    H5Pclose(fapl);
     *out = r;
     return PQ_OK;
 fail:
