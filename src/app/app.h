@@ -9,6 +9,10 @@
 
 int pq_cmd_exec(int argc, char **argv);
 int pq_cmd_inspect(int argc, char **argv);
+/* data-info FILE.h5: datasets, shapes, dtypes, chunking, per-channel statistics. */
+int pq_cmd_data_info(int argc, char **argv);
+/* config --print / --provenance --config RUN.yaml [--set KEY=VALUE]... */
+int pq_cmd_config(int argc, char **argv);
 
 /* Prints "ppq-calib: <msg>" to stderr. */
 void pq_app_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -2,7 +2,6 @@
  * [--provenance]`: validates a run file and prints the effective config, or the provenance
  * record (with the SHA-256 of the data the run would read, in batch order). */
 #include "app.h"
-#include "app_data.h"
 #include "pq_config.h"
 #include "pq_core.h"
 #include "pq_h5.h"

@@ -5,7 +5,6 @@
  * axis 1 for rank-4 data, the last axis with --layout nhwc; one value over everything for
  * other ranks). */
 #include "app.h"
-#include "app_data.h"
 #include "pq_core.h"
 #include "pq_h5.h"
 

@@ -29,6 +29,9 @@ static void usage(FILE *to)
             "  inspect MODEL.onnx [--json]        model summary: inputs, outputs, opsets, operators\n"
             "  exec MODEL.onnx --input NAME=FILE... [--output NAME...] --out-dir DIR [--pb] [--summary]\n"
             "                                     run a model on .npy/.pb inputs, write .npy outputs\n"
+            "  data-info FILE.h5 [--samples N]    datasets, shapes, dtypes, chunking, channel stats\n"
+            "  config --print --config RUN.yaml [--set KEY=VALUE]...\n"
+            "                                     the effective run configuration with defaults\n"
             "\n"
             "options:\n"
             "  --help       this text\n"
@@ -76,6 +79,8 @@ int main(int argc, char **argv)
         return pq_cmd_exec(argc - 1, argv + 1);
     }
     if (strcmp(cmd, "inspect") == 0) return pq_cmd_inspect(argc - 1, argv + 1);
+    if (strcmp(cmd, "data-info") == 0) return pq_cmd_data_info(argc - 1, argv + 1);
+    if (strcmp(cmd, "config") == 0) return pq_cmd_config(argc - 1, argv + 1);
     pq_app_error("unknown command '%s' (see ppq-calib --help)", cmd);
     return PQ_EXIT_USAGE;
 }
