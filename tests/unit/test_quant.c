@@ -603,7 +603,7 @@ PQ_TEST(simulation_replaces_inputs_and_quantizes_outputs)
     pq_graph_destroy(&g);
 }
 
-PQ_TEST(simplify_and_alignment)
+PQ_TEST(simplify_overlaps)
 {
     /* x -> MatMul -> m -> Relu -> r -> Reshape: on trt, Reshape's input reads the Relu's
      * output TQC and its output reads its input. */
@@ -641,6 +641,143 @@ PQ_TEST(platform_table)
     PQ_EXPECT(pq_platform_find("tpu_int4") == NULL);
     PQ_EXPECT_EQ(pq_platform_id_of(pq_platform_find("fp32")), PQ_PLATFORM_FP32);
     PQ_EXPECT_STR(pq_platform_id_name(PQ_PLATFORM_SOI), "soi");
+}
+
+/* x1, x2 -> Concat -> c -> Clip(c, 0, 6) -> y, on dsp_int8 (asymmetric uint8, Concat
+ * inputs aligned by max). */
+PQ_TEST(alignment_and_passive_constants)
+{
+    pq_err err = {0};
+    static const pq_align_mode modes[3] = {PQ_ALIGN_MAX, PQ_ALIGN_MIN, PQ_ALIGN_AVERAGE};
+    /* input ranges [-1, 3] and [-2, 1]: union [-2, 3], intersection [-1, 1], mean [-1.5, 2] */
+    static const double want_scale[3] = {5.0 / 255.0, 2.0 / 255.0, 3.5 / 255.0};
+    for (int m = 0; m < 3; m++) {
+        pq_graph *g = NULL;
+        PQ_EXPECT_OK(pq_graph_create("al", &g, &err), &err);
+        pq_graph_set_opset(g, "", 13, &err);
+        pq_var *x1, *x2, *c, *lo, *hi, *y;
+        pq_tensor *tl = NULL, *th = NULL;
+        pq_tensor_create(PQ_DTYPE_FLOAT32, 0, NULL, &tl, &err);
+        pq_tensor_create(PQ_DTYPE_FLOAT32, 0, NULL, &th, &err);
+        PQ_DATA(th, float)[0] = 6.0f;
+        pq_graph_create_var(g, "x1", &x1, &err);
+        pq_graph_create_var(g, "x2", &x2, &err);
+        pq_graph_create_var(g, "c", &c, &err);
+        pq_graph_create_var(g, "y", &y, &err);
+        pq_graph_create_parameter(g, "lo", tl, &lo, &err);
+        pq_graph_create_parameter(g, "hi", th, &hi, &err);
+        pq_op *cat, *clip;
+        pq_graph_create_op(g, "Concat", "cat", NULL, 0, &cat, &err);
+        pq_graph_create_op(g, "Clip", "clip", NULL, 0, &clip, &err);
+        pq_op_set_int(cat, "axis", 0, &err);
+        pq_graph_add_input(g, cat, x1, &err);
+        pq_graph_add_input(g, cat, x2, &err);
+        pq_graph_add_output(g, cat, c, &err);
+        pq_graph_add_input(g, clip, c, &err);
+        pq_graph_add_input(g, clip, lo, &err);
+        pq_graph_add_input(g, clip, hi, &err);
+        pq_graph_add_output(g, clip, y, &err);
+        pq_graph_mark_input(g, x1, &err);
+        pq_graph_mark_input(g, x2, &err);
+        pq_graph_mark_output(g, y, &err);
+        const pq_platform *dsp = pq_platform_find("dsp_int8");
+        /* no computing op: pursus quantizes nothing, allin everything */
+        PQ_EXPECT_OK(pq_dispatch(g, "pursus", dsp, NULL, 0, &err), &err);
+        PQ_EXPECT_EQ(cat->platform, PQ_PLATFORM_FP32);
+        PQ_EXPECT_OK(pq_dispatch(g, "allin", dsp, NULL, 0, &err), &err);
+        PQ_EXPECT_OK(pq_platform_quantize(dsp, g, NULL, &err), &err);
+        PQ_EXPECT_EQ(clip->qconfig->inputs[1].state, PQ_TQC_STATE_PASSIVE_INIT);
+        PQ_EXPECT_OK(pq_quant_simplify(g, NULL, &err), &err);
+        pq_tqc *i0 = &cat->qconfig->inputs[0], *i1 = &cat->qconfig->inputs[1];
+        PQ_EXPECT(pq_tqc_resolve(&cat->qconfig->outputs[0]) == i0);
+        PQ_EXPECT(pq_tqc_resolve(&clip->qconfig->inputs[0]) == i0);
+        /* passive constants wait for their input */
+        pq_qpass_stats ps = {0};
+        PQ_EXPECT_OK(pq_quant_passive_parameters(g, &ps, &err), &err);
+        PQ_EXPECT_EQ(ps.skipped, 2);
+        PQ_EXPECT_OK(pq_tqc_set_range(i0, 1, (float[]){-1.0f}, (float[]){3.0f}, &err), &err);
+        PQ_EXPECT_OK(pq_tqc_set_range(i1, 1, (float[]){-2.0f}, (float[]){1.0f}, &err), &err);
+        i0->state = i1->state = PQ_TQC_STATE_ACTIVATED;
+        /* the combined range is that of the quantization grids, close to the real one */
+        float l0, h0, l1, h1, L, H;
+        pq_tqc_range(i0, 0, &l0, &h0);
+        pq_tqc_range(i1, 0, &l1, &h1);
+        L = m == 0 ? fminf(l0, l1) : m == 1 ? fmaxf(l0, l1) : (l0 + l1) / 2.0f;
+        H = m == 0 ? fmaxf(h0, h1) : m == 1 ? fminf(h0, h1) : (h0 + h1) / 2.0f;
+        pq_qpass_stats as = {0};
+        PQ_EXPECT_OK(pq_quant_align(g, modes[m], PQ_ALIGN_NONE, &as, &err), &err);
+        PQ_EXPECT_EQ(as.changed, 2);
+        PQ_EXPECT_NEAR(i0->scale[0], (float)(((double)H - (double)L) / 255.0), 0);
+        PQ_EXPECT_NEAR(i0->scale[0], want_scale[m], 2e-3 * want_scale[m]);
+        PQ_EXPECT_NEAR(i1->scale[0], i0->scale[0], 0);
+        PQ_EXPECT_NEAR(i1->offset[0], i0->offset[0], 0);
+        if (modes[m] == PQ_ALIGN_MAX) PQ_EXPECT_NEAR(i0->offset[0], 102, 0); /* 2 / (5/255) */
+        float a, b;
+        pq_tqc_range(&clip->qconfig->inputs[0], 0, &a, &b);
+        PQ_EXPECT_NEAR(a, (0.0f - i0->offset[0]) * i0->scale[0], 0);
+        ps.changed = ps.skipped = 0;
+        PQ_EXPECT_OK(pq_quant_passive_parameters(g, &ps, &err), &err);
+        PQ_EXPECT_EQ(ps.changed, 2);
+        pq_tqc *ql = &clip->qconfig->inputs[1];
+        PQ_EXPECT_EQ(ql->state, PQ_TQC_STATE_PASSIVE);
+        PQ_EXPECT_NEAR(ql->scale[0], i0->scale[0], 0);
+        PQ_EXPECT_NEAR(ql->offset[0], i0->offset[0], 0);
+        pq_graph_destroy(&g);
+    }
+}
+
+PQ_TEST(passive_bias_is_input_times_weight_scale)
+{
+    /* Conv with bias on ort_qdq_int8: bias scale[c] = s_x * s_w[c], offset 0, int32. */
+    pq_err err = {0};
+    pq_graph *g = NULL;
+    PQ_EXPECT_OK(pq_graph_create("cb", &g, &err), &err);
+    pq_graph_set_opset(g, "", 13, &err);
+    pq_tensor *w = NULL, *b = NULL;
+    int64_t wd[4] = {2, 1, 1, 1}, bd = 2;
+    pq_tensor_create(PQ_DTYPE_FLOAT32, 4, wd, &w, &err);
+    pq_tensor_create(PQ_DTYPE_FLOAT32, 1, &bd, &b, &err);
+    PQ_DATA(w, float)[0] = 0.5f;
+    PQ_DATA(w, float)[1] = -2.0f;
+    PQ_DATA(b, float)[0] = 0.1f;
+    PQ_DATA(b, float)[1] = -0.3f;
+    pq_var *x, *W, *B, *y;
+    pq_graph_create_var(g, "x", &x, &err);
+    pq_graph_create_var(g, "y", &y, &err);
+    pq_graph_create_parameter(g, "W", w, &W, &err);
+    pq_graph_create_parameter(g, "B", b, &B, &err);
+    pq_op *conv;
+    pq_graph_create_op(g, "Conv", "conv", NULL, 0, &conv, &err);
+    pq_graph_add_input(g, conv, x, &err);
+    pq_graph_add_input(g, conv, W, &err);
+    pq_graph_add_input(g, conv, B, &err);
+    pq_graph_add_output(g, conv, y, &err);
+    pq_graph_mark_input(g, x, &err);
+    pq_graph_mark_output(g, y, &err);
+    const pq_platform *ort = pq_platform_find("ort_qdq_int8");
+    PQ_EXPECT_OK(pq_dispatch(g, "pursus", ort, NULL, 0, &err), &err);
+    PQ_EXPECT_OK(pq_platform_quantize(ort, g, NULL, &err), &err);
+    PQ_EXPECT_OK(pq_quant_parameters(g, NULL, &err), &err);
+    pq_tqc *qx = &conv->qconfig->inputs[0], *qw = &conv->qconfig->inputs[1],
+           *qb = &conv->qconfig->inputs[2];
+    PQ_EXPECT_NEAR(qw->scale[0], (float)(0.5 / 127.0), 0);
+    PQ_EXPECT_NEAR(qw->scale[1], (float)(2.0 / 127.0), 0);
+    PQ_EXPECT_OK(pq_tqc_set_range(qx, 1, (float[]){-1.0f}, (float[]){1.55f}, &err), &err);
+    qx->state = PQ_TQC_STATE_ACTIVATED;
+    PQ_EXPECT_OK(pq_quant_passive_parameters(g, NULL, &err), &err);
+    PQ_EXPECT_EQ(qb->state, PQ_TQC_STATE_PASSIVE);
+    PQ_EXPECT_EQ(qb->n_channels, 2);
+    PQ_EXPECT(qb->policy & PQ_QPOLICY_PER_CHANNEL);
+    for (int c = 0; c < 2; c++) {
+        PQ_EXPECT_NEAR(qb->scale[c], qx->scale[0] * qw->scale[c], 0);
+        PQ_EXPECT_NEAR(qb->offset[c], 0, 0);
+    }
+    /* int32 values of the bias: round(b / (s_x s_w)) */
+    int32_t qi[2];
+    PQ_EXPECT_OK(pq_quant_to_int(qb, 1, &bd, PQ_DATA(b, float), qi, &err), &err);
+    PQ_EXPECT_EQ(qi[0], (int32_t)lrint(0.1f / qb->scale[0]));
+    PQ_EXPECT_EQ(qi[1], (int32_t)lrint(-0.3f / qb->scale[1]));
+    pq_graph_destroy(&g);
 }
 
 PQ_TEST_MAIN()
