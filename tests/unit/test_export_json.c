@@ -164,6 +164,8 @@ PQ_TEST(json_round_trip_byte_identical)
     PQ_EXPECT_OK(pq_params_dump_str(g, ps, &t2, &err), &err);
     PQ_EXPECT(t1 && t2 && strcmp(t1, t2) == 0);
     free(ps);
+    pq_free(t2);
+    t2 = NULL;
     PQ_EXPECT_EQ(pq_params_dump_str(g, "[1, 2]", &t2, &err), PQ_ERR_INVALID);
     PQ_EXPECT_CONTAINS(err.msg, "provenance is not a JSON object");
 done:
