@@ -76,7 +76,7 @@ float pq_quant_round(float v, pq_rounding r)
     {                                                                                          \
         const float dlo = lo - o - 1.0f, dhi = hi - o + 1.0f;                                  \
         int bad = 0;                                                                           \
-        PQ__QSIMD                                                                              \
+        PQ__QSIMD_OR(bad)                                                                      \
         for (int64_t i = 0; i < n; i++) {                                                      \
             float d = x[i] / s;                                                                \
             bad |= d != d;                                                                     \

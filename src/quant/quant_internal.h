@@ -10,8 +10,10 @@
 #define PQ__QPRAGMA(x) _Pragma(#x)
 #ifdef _OPENMP
 #define PQ__QSIMD PQ__QPRAGMA(omp simd)
+#define PQ__QSIMD_OR(v) PQ__QPRAGMA(omp simd reduction(| : v))
 #else
 #define PQ__QSIMD
+#define PQ__QSIMD_OR(v)
 #endif
 /* Tensors below this many elements are fake-quantized on one thread. */
 #define PQ__QPARALLEL_MIN ((int64_t)1 << 16)
