@@ -322,7 +322,8 @@ static pq_status stage_tqc(pq_graph *g, json_t *jt, staged *s, pq_err *err)
                 policy |= policy_names[b].bit;
                 found = 1;
             }
-        PQ_CHECK(found, PQ_ERR_FORMAT, "'policy': unknown entry '%s'", ps ? ps : "(not a string)");
+        PQ_CHECK(found, PQ_ERR_FORMAT, "'policy': unknown entry '%s'",
+                 ps ? ps : "(not a string)");
     }
     PQ_TRY(get_int(jt, "num_bits", &bits, err));
     PQ_TRY(get_int(jt, "quant_min", &qmin, err));
@@ -335,8 +336,8 @@ static pq_status stage_tqc(pq_graph *g, json_t *jt, staged *s, pq_err *err)
         cur = s->is_input ? &op->qconfig->inputs[s->idx] : &op->qconfig->outputs[s->idx];
     if (cur && cur->policy) {
         PQ_CHECK(cur->policy == policy, PQ_ERR_INVALID,
-                 "policy mismatch: the file has %s, the graph %s", policy_str(policy, b1, sizeof b1),
-                 policy_str(cur->policy, b2, sizeof b2));
+                 "policy mismatch: the file has %s, the graph %s",
+                 policy_str(policy, b1, sizeof b1), policy_str(cur->policy, b2, sizeof b2));
         PQ_CHECK(cur->num_bits == bits && cur->quant_min == qmin && cur->quant_max == qmax,
                  PQ_ERR_INVALID,
                  "mismatch: the file has %" PRId64 " bits [%" PRId64 ", %" PRId64

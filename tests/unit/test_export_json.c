@@ -89,7 +89,8 @@ PQ_TEST(json_contents)
     json_t *w2 = json_array_get(json_object_get(json_array_get(ops, 2), "inputs"), 1);
     int64_t bad = 0;
     for (int64_t c = 0; c < w->n_channels; c++) {
-        float back = (float)json_real_value(json_array_get(json_object_get(w2, "scale"), (size_t)c));
+        json_t *sc = json_array_get(json_object_get(w2, "scale"), (size_t)c);
+        float back = (float)json_real_value(sc);
         if (bits_of(back) != bits_of(w->scale[c])) bad++;
     }
     PQ_EXPECT_EQ(bad, 0);
@@ -200,8 +201,14 @@ static json_t *op_at(json_t *root, size_t k)
 {
     return json_array_get(json_object_get(root, "operations"), k);
 }
-static void rename_op(json_t *root) { json_object_set_new(op_at(root, 2), "name", json_string("nope")); }
-static void drop_input(json_t *root) { json_array_remove(json_object_get(op_at(root, 0), "inputs"), 2); }
+static void rename_op(json_t *root)
+{
+    json_object_set_new(op_at(root, 2), "name", json_string("nope"));
+}
+static void drop_input(json_t *root)
+{
+    json_array_remove(json_object_get(op_at(root, 0), "inputs"), 2);
+}
 static void drop_op(json_t *root) { json_array_remove(json_object_get(root, "operations"), 3); }
 static void bad_var(json_t *root)
 {

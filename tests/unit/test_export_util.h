@@ -256,7 +256,8 @@ static inline pq_status sim_after(const pq_op *op, int n_inputs, pq_tensor **inp
 }
 
 /* Runs g with one feed; simulate: fake quantization hooks. */
-static inline pq_status run_graph(const pq_graph *g, int simulate, const char *in_name, pq_tensor *x,
+static inline pq_status run_graph(const pq_graph *g, int simulate, const char *in_name,
+                                  pq_tensor *x,
                            int n_out, const char *const *out_names, pq_tensor **outs,
                            pq_err *err)
 {
@@ -269,7 +270,8 @@ static inline pq_status run_graph(const pq_graph *g, int simulate, const char *i
     return st;
 }
 
-static inline double max_abs_diff(const pq_tensor *a, const pq_tensor *b, int64_t *n_over, double tol)
+static inline double max_abs_diff(const pq_tensor *a, const pq_tensor *b, int64_t *n_over,
+                                  double tol)
 {
     double m = 0;
     if (n_over) *n_over = 0;
