@@ -27,12 +27,22 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#want[@]} packages present"
-  exit 0
+else
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-echo "install-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# ONNX Runtime for the export tests (the CPU build the npm package ships; without the
+# variable its install script tries to download a CUDA build, which fails offline).
+if [ "${1:-}" = "--fixtures" ] && command -v npm > /dev/null; then
+  ort_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/export"
+  if [ ! -f "$ort_dir/node_modules/onnxruntime-node/package.json" ]; then
+    echo "install-deps: installing onnxruntime-node@1.20.1 into $ort_dir"
+    (cd "$ort_dir" && ONNXRUNTIME_NODE_INSTALL_CUDA=skip npm install --no-audit --no-fund \
+       onnxruntime-node@1.20.1 > /dev/null)
+  fi
+fi
