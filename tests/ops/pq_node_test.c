@@ -333,6 +333,13 @@ static void set_add(entry_set *s, const char *v)
     s->items[s->n++] = strdup(v);
 }
 
+static void set_free(entry_set *s)
+{
+    for (int i = 0; i < s->n; i++) free(s->items[i]);
+    free(s->items);
+    memset(s, 0, sizeof *s);
+}
+
 static int set_has(const entry_set *s, const char *v)
 {
     for (int i = 0; i < s->n; i++)
@@ -448,6 +455,10 @@ static int coverage(const char *listdir, const char *root, const char *fixtures)
     printf("coverage: %d passing tests, %d unsupported with reasons, %lld operator "
            "definitions, %d problems\n",
            pass.n, unsup.n, (long long)n_defs, bad);
+    set_free(&pass);
+    set_free(&unsup);
+    set_free(&unit_ops);
+    set_free(&covered);
     return bad ? 1 : 0;
 }
 
