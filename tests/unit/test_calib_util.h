@@ -14,7 +14,7 @@
 #define DIGITS PQ_SOURCE_DIR "/tests/fixtures/digits/"
 
 /* The digits CNN after "format,fuse". */
-static pq_status digits_graph(pq_graph **g, pq_err *err)
+static inline pq_status digits_graph(pq_graph **g, pq_err *err)
 {
     pq_status st = pq_onnx_load(DIGITS "digits_cnn.onnx", g, err);
     if (st == PQ_OK) st = pq_passes_run(*g, "format,fuse", NULL, err);
@@ -25,7 +25,7 @@ static pq_status digits_graph(pq_graph **g, pq_err *err)
 /* Batches of `bs` samples of the first `max` (0 = all) samples of a split: n_per tensors per
  * batch (images, and labels as int64 when labels is not NULL). Caller frees with
  * free_batches. */
-static pq_status read_batches(const char *images, const char *labels, int64_t bs, int64_t max,
+static inline pq_status read_batches(const char *images, const char *labels, int64_t bs, int64_t max,
                               pq_tensor ***out, int64_t *n_batches, pq_err *err)
 {
     pq_h5_input_spec s[2];
@@ -49,7 +49,7 @@ static pq_status read_batches(const char *images, const char *labels, int64_t bs
     return st;
 }
 
-static void free_batches(pq_tensor **b, int64_t n_batches, int n_per)
+static inline void free_batches(pq_tensor **b, int64_t n_batches, int n_per)
 {
     if (!b) return;
     for (int64_t i = 0; i < n_batches * n_per; i++) pq_tensor_destroy(&b[i]);
@@ -57,7 +57,7 @@ static void free_batches(pq_tensor **b, int64_t n_batches, int n_per)
 }
 
 /* quantize_graph + run over in-memory batches (one tensor per batch) in this process. */
-static pq_status calibrate_mem(pq_graph *g, const pq_calib_options *o, pq_tensor **batches,
+static inline pq_status calibrate_mem(pq_graph *g, const pq_calib_options *o, pq_tensor **batches,
                                int64_t n_batches, pq_calib_stats *stats, pq_err *err)
 {
     pq_executor *ex = NULL;

@@ -447,7 +447,8 @@ pq_status pq_calib_run(pq_graph *g, pq_executor *ex, const pq_calib_options *o,
     for (int64_t i = 0; i < c.n_obs; i++) c.obs[i].tqc->state = PQ_TQC_STATE_ACTIVATED;
     {
         pq_qpass_stats as = {0, 0}, ps = {0, 0};
-        PQ_TRY(pq_quant_align(g, o->concat_align, o->elementwise_align, &as, err));
+        if (!o->skip_alignment)
+            PQ_TRY(pq_quant_align(g, o->concat_align, o->elementwise_align, &as, err));
         PQ_TRY(pq_quant_passive_parameters(g, &ps, err));
         s.aligned = as.changed;
         s.passive = ps.changed;

@@ -120,6 +120,8 @@ typedef struct pq_calib_options {
     uint64_t seed;                 /* recorded; no algorithm here draws random numbers */
     pq_align_mode concat_align;    /* PQ_ALIGN_NONE = the platform's mode */
     pq_align_mode elementwise_align;
+    int skip_alignment;            /* 1: no pq_quant_align (each TQC keeps its observer's
+                                      scale; for tests and analysis) */
 } pq_calib_options;
 
 void pq_calib_options_init(pq_calib_options *o);
