@@ -221,7 +221,8 @@ pq_status pq_report_markdown(const pq_report *r, char **text, pq_err *err)
         PQ_TRY(pq__strbuf_printf(&b, err, "\n"));
     }
 
-    PQ_TRY(pq__strbuf_printf(&b, err, "## Time per phase\n\n| phase | seconds |\n| --- | ---: |\n"));
+    PQ_TRY(pq__strbuf_printf(&b, err,
+                             "## Time per phase\n\n| phase | seconds |\n| --- | ---: |\n"));
     for (int i = 0; i < r->n_phases; i++) {
         PQ_TRY(pq__strbuf_printf(&b, err, "| "));
         PQ_TRY(put_md(&b, r->phases[i].name, err));
