@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Sets everything up on a fresh Debian 12 machine and runs ppq-calib on the bundled example:
-# a small CNN trained on the scikit-learn handwritten digits (tests/fixtures/digits/).
+# Sets everything up on a fresh Debian 12 machine and runs ppq-calib's main job on the
+# bundled example: calibrate a small CNN trained on the scikit-learn handwritten digits
+# (tests/fixtures/digits/) for TensorRT INT8 from configs/example.yaml, and export the QDQ
+# ONNX model, the quantization parameters (JSON) and the report into out/digits/.
+#   scripts/run_example.sh          one process
+#   scripts/run_example.sh -n 2     the same job on 2 MPI ranks (bitwise the same results)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,12 +12,12 @@ bash scripts/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > /dev/null
 cmake --build build -j"$(nproc)" > /dev/null
 
-model=tests/fixtures/digits/digits_cnn.onnx
-out=example-out
-echo "== ppq-calib inspect $model"
-build/ppq-calib inspect "$model"
+if [ "${1:-}" = "-n" ]; then
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+  mpirun -n "$2" --oversubscribe build/ppq-calib calibrate --config configs/example.yaml
+else
+  build/ppq-calib calibrate --config configs/example.yaml
+fi
 echo
-echo "== ppq-calib exec: float inference of 8 test images (labels: 7 6 3 7 7 3 2 8)"
-build/ppq-calib exec "$model" --input images=tests/fixtures/digits/sample_images.npy \
-  --out-dir "$out" --summary
-echo "wrote $out/logits.npy"
+echo "outputs:"
+ls -l out/digits/

@@ -9,6 +9,8 @@
 
 int pq_cmd_exec(int argc, char **argv);
 int pq_cmd_inspect(int argc, char **argv);
+/* calibrate --config RUN.yaml [--set KEY=VALUE]... [--quiet] */
+int pq_cmd_calibrate(int argc, char **argv);
 /* data-info FILE.h5: datasets, shapes, dtypes, chunking, per-channel statistics. */
 int pq_cmd_data_info(int argc, char **argv);
 /* config --print / --provenance --config RUN.yaml [--set KEY=VALUE]... */

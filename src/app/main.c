@@ -26,6 +26,9 @@ static void usage(FILE *to)
             "usage: ppq-calib <command> [options]\n"
             "\n"
             "commands:\n"
+            "  calibrate --config RUN.yaml [--set KEY=VALUE]... [--quiet]\n"
+            "                                     calibrate a model on HDF5 data and export the\n"
+            "                                     quantization parameters (mpirun for many ranks)\n"
             "  inspect MODEL.onnx [--json]        model summary: inputs, outputs, opsets, operators\n"
             "  exec MODEL.onnx --input NAME=FILE... [--output NAME...] --out-dir DIR [--pb] [--summary]\n"
             "                                     run a model on .npy/.pb inputs, write .npy outputs\n"
@@ -77,6 +80,10 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "exec") == 0) {
         select_blas_kernels(argv);
         return pq_cmd_exec(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "calibrate") == 0) {
+        select_blas_kernels(argv);
+        return pq_cmd_calibrate(argc - 1, argv + 1);
     }
     if (strcmp(cmd, "inspect") == 0) return pq_cmd_inspect(argc - 1, argv + 1);
     if (strcmp(cmd, "data-info") == 0) return pq_cmd_data_info(argc - 1, argv + 1);
