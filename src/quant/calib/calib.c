@@ -186,6 +186,7 @@ typedef struct calib_ctx {
     cal_op *ops;            /* parallel to g->ops at the start of the run */
     pq_strmap by_name;      /* op name -> cal_op * */
     int pass;               /* current pass (1 or 2) */
+    double hook_seconds;    /* wall time inside the hooks in this pass */
     int64_t batch;          /* global index of the batch running (messages) */
 } calib_ctx;
 
@@ -204,12 +205,12 @@ static pq_status hook_before(const pq_op *op, int n_inputs, pq_tensor **inputs, 
     calib_ctx *c = user;
     cal_op *co = pq_strmap_get(&c->by_name, op->name);
     if (!co) return PQ_OK;
-    for (int i = 0; i < n_inputs && i < co->n_in; i++) {
-        if (co->in[i] < 0) continue;
-        pq_status st = observe_slot(c, co->in[i], inputs[i], err);
-        if (st != PQ_OK) return st;
-    }
-    return PQ_OK;
+    double t0 = pq_time_now();
+    pq_status st = PQ_OK;
+    for (int i = 0; i < n_inputs && i < co->n_in && st == PQ_OK; i++)
+        if (co->in[i] >= 0) st = observe_slot(c, co->in[i], inputs[i], err);
+    c->hook_seconds += pq_time_now() - t0;
+    return st;
 }
 
 static pq_status hook_after(const pq_op *op, int n_inputs, pq_tensor **inputs, int n_outputs,
@@ -220,12 +221,12 @@ static pq_status hook_after(const pq_op *op, int n_inputs, pq_tensor **inputs, i
     calib_ctx *c = user;
     cal_op *co = pq_strmap_get(&c->by_name, op->name);
     if (!co) return PQ_OK;
-    for (int j = 0; j < n_outputs && j < co->n_out; j++) {
-        if (co->out[j] < 0) continue;
-        pq_status st = observe_slot(c, co->out[j], outputs[j], err);
-        if (st != PQ_OK) return st;
-    }
-    return PQ_OK;
+    double t0 = pq_time_now();
+    pq_status st = PQ_OK;
+    for (int j = 0; j < n_outputs && j < co->n_out && st == PQ_OK; j++)
+        if (co->out[j] >= 0) st = observe_slot(c, co->out[j], outputs[j], err);
+    c->hook_seconds += pq_time_now() - t0;
+    return st;
 }
 
 static void ctx_free(calib_ctx *c, int64_t n_ops)
@@ -414,6 +415,7 @@ pq_status pq_calib_run(pq_graph *g, pq_executor *ex, const pq_calib_options *o,
         pq_status local = PQ_OK, red;
         double t0 = pq_time_now();
         c.pass = pass;
+        c.hook_seconds = 0;
         if (pass > 1 && source->rewind) {
             local = source->rewind(source->ctx, err);
             if (local != PQ_OK) pq_err_prefix(err, "pass %d: rewinding the source", pass);
@@ -421,6 +423,7 @@ pq_status pq_calib_run(pq_graph *g, pq_executor *ex, const pq_calib_options *o,
         if (local == PQ_OK)
             local = run_pass(&c, g, ex, source, &s.batches[pass - 1], &s.samples[pass - 1], err);
         s.seconds[pass - 1] = pq_time_now() - t0;
+        s.observe_seconds[pass - 1] = c.hook_seconds;
         t0 = pq_time_now();
         /* Failure rule: the allreduce runs whatever the local outcome, then agree. */
         {

@@ -143,6 +143,8 @@ typedef struct pq_calib_stats {
     int64_t batches[2];       /* batches this process ran in pass 1 and pass 2 */
     int64_t samples[2];       /* samples (dims[0] summed) this process ran per pass */
     double seconds[2];        /* wall time of each pass (forward + observers, this process) */
+    double observe_seconds[2];/* of which inside the observer hooks (the observers' cost;
+                                 seconds - observe_seconds is the float forward) */
     double reduce_seconds;    /* wall time inside allreduce/agree */
     int64_t aligned;          /* TQCs changed by alignment */
     int64_t passive;          /* passive parameters set */
