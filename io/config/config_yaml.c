@@ -271,6 +271,7 @@ pq_status pq__yaml_emit(yaml_document_t *doc, char **out, pq_err *err)
 
 void pq__fmt_double(char *buf, size_t cap, double v)
 {
+    if (!buf || cap == 0) return; /* also tells GCC's -Wformat-truncation buf is not NULL */
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(buf, cap, "%.*g", prec, v);
         if (strtod(buf, NULL) == v) break;
