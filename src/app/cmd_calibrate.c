@@ -1,7 +1,14 @@
 /* cmd_calibrate.c - `ppq-calib calibrate --config RUN.yaml [--set KEY=VALUE]... [--quiet]
- * [--eval-input NAME=DATASET]... [--labels DATASET]`: load the model, run the graph passes,
- * quantize and calibrate on the HDF5 data (this process reads every batch: a 1-rank run),
- * evaluate the quantized simulation against float, print a summary and write the exports.
+ * [--eval-input NAME=DATASET]... [--labels DATASET] [--checkpoint CKPT.h5] [--resume CKPT.h5]`:
+ * load the model, run the graph passes, quantize and calibrate on the HDF5 data, evaluate
+ * the quantized simulation against float, print a summary and write the exports.
+ *
+ * Distributed (mpi/, docs/mpi.md): every rank runs this command. Rank 0 reads the config and
+ * the model, which are broadcast and checked by digest; every rank builds the same graph,
+ * runs its share of the batches (b mod world size) and the statistics are all-reduced
+ * exactly, so the outputs are bitwise those of one process (a plain run is a 1-rank
+ * singleton). Every phase ends with an agreement: all ranks return the same status and
+ * message. Only rank 0 prints (progress on stderr, summary on stdout) and writes.
  *
  * Outputs are written only after everything else succeeded, each atomically by its writer;
  * when one export fails the files this run already wrote are removed, so a failed run
@@ -13,6 +20,7 @@
 #include "pq_core.h"
 #include "pq_export.h"
 #include "pq_h5.h"
+#include "pq_mpi.h"
 #include "pq_onnx.h"
 #include "pq_passes.h"
 
@@ -32,59 +40,25 @@ static void calibrate_usage(FILE *to)
     fprintf(to,
             "usage: ppq-calib calibrate --config RUN.yaml [--set KEY=VALUE]... [--quiet]\n"
             "                           [--eval-input NAME=DATASET]... [--labels DATASET]\n"
+            "                           [--checkpoint CKPT.h5] [--resume CKPT.h5]\n"
             "  --config      the run file (configs/reference.yaml lists every key)\n"
             "  --set a.b=v   override a key (the value is YAML)\n"
             "  --quiet       no summary on stdout\n"
             "  --eval-input  evaluate on another dataset of the data file for graph input NAME\n"
             "                (default: the calibration datasets)\n"
-            "  --labels      dataset of class indices for top-1 accuracy of output 0\n");
-}
-
-/* ------------------------------------------------------------------ the HDF5 source */
-
-/* Every batch of a reader in file order: what rank 0 of a 1-rank run reads. The data
- * digest is combined during the first pass. */
-typedef struct h5_source {
-    pq_h5_reader *r;
-    int64_t pos;
-    int pass;
-    pq_sha256_ctx digest;
-} h5_source;
-
-static pq_status h5_next(void *ctx, int64_t *batch_index, int n_inputs, pq_tensor **inputs,
-                         int *done, pq_err *err)
-{
-    h5_source *s = ctx;
-    uint8_t d[PQ_SHA256_BYTES];
-    if (n_inputs != pq_h5_reader_n_inputs(s->r))
-        return pq_err_set(err, PQ_ERR_INTERNAL, "source: %d inputs asked, reader has %d", n_inputs,
-                          pq_h5_reader_n_inputs(s->r));
-    if (s->pos >= pq_h5_reader_n_batches(s->r)) {
-        *done = 1;
-        return PQ_OK;
-    }
-    *done = 0;
-    pq_status st = pq_h5_reader_read(s->r, s->pos, inputs, d, err);
-    if (st != PQ_OK) return st;
-    if (s->pass == 0) pq_h5_digest_combine(&s->digest, d);
-    *batch_index = s->pos++;
-    return PQ_OK;
-}
-
-static pq_status h5_rewind(void *ctx, pq_err *err)
-{
-    (void)err;
-    h5_source *s = ctx;
-    s->pos = 0;
-    s->pass++;
-    return PQ_OK;
+            "  --labels      dataset of class indices for top-1 accuracy of output 0\n"
+            "  --checkpoint  write the reduced statistics to CKPT.h5 after each pass (rank 0)\n"
+            "  --resume      continue from CKPT.h5 (digests of model, config and data checked),\n"
+            "                skipping its completed passes; keeps writing it\n"
+            "under mpirun the batches are sharded over the ranks; results are bitwise those of\n"
+            "one process; rank 0 prints progress (stderr), the summary and writes the outputs\n");
 }
 
 /* Opens a reader whose inputs are in GRAPH input order: names[i] reads datasets[i]; labels
  * (may be NULL) is appended as an int64 last input. */
 static pq_status open_reader(const pq_config *cfg, const pq_graph *g, const char *const *datasets,
-                             const char *labels, int64_t max_samples, pq_h5_reader **out,
-                             pq_err *err)
+                             const char *labels, int64_t max_samples, const MPI_Comm *comm,
+                             pq_h5_reader **out, pq_err *err)
 {
     pq_status st = PQ_OK;
     const int n = (int)g->inputs.n;
@@ -103,7 +77,7 @@ static pq_status open_reader(const pq_config *cfg, const pq_graph *g, const char
         specs[n].dtype = PQ_DTYPE_INT64;
     }
     PQ_TRY(pq_h5_reader_open(cfg->data.file, n + (labels ? 1 : 0), specs,
-                             cfg->calibration.batch_size, max_samples, cfg->data.nan, NULL, out,
+                             cfg->calibration.batch_size, max_samples, cfg->data.nan, comm, out,
                              err));
 fail:
     pq_free(cs);
@@ -309,8 +283,8 @@ static void summary_table(sbuf *b, const pq_calib_eval *e, int all, unsigned met
                   md ? "\n" : "", e->samples, e->acc_float, e->acc_quant);
 }
 
-static char *report_text(const pq_config *cfg, const pq_calib_stats *cs, const pq_calib_eval *e,
-                         const pq_provenance *p)
+static char *report_text(const pq_config *cfg, const pq_calib_stats *cs, int64_t n_batches,
+                         int64_t n_samples, const pq_calib_eval *e, const pq_provenance *p)
 {
     sbuf b = {0};
     sb_printf(&b, "# ppq-calib calibration report\n\n");
@@ -321,7 +295,7 @@ static char *report_text(const pq_config *cfg, const pq_calib_stats *cs, const p
               pq_calib_algo_name(cfg->calibration.weight), cfg->calibration.batch_size);
     sb_printf(&b, "- observers: %" PRId64 ", passes: %d, batches: %" PRId64 ", samples: %" PRId64
               "\n- version %s, world size %d\n\n## Outputs\n\n",
-              cs->observers, cs->n_passes, cs->batches[0], cs->samples[0], p->version,
+              cs->observers, cs->n_passes, n_batches, n_samples, p->version,
               p->world_size);
     summary_table(&b, e, 0, cfg->analysis.metrics, 1);
     if (cfg->analysis.enabled) {
@@ -335,6 +309,191 @@ static char *report_text(const pq_config *cfg, const pq_calib_stats *cs, const p
     return b.s;
 }
 
+/* Writes the outputs the config asks for (rank 0), each atomically; on failure removes
+ * those this call wrote. written[] receives the paths (at most 4). */
+static pq_status write_exports(const pq_config *cfg, const pq_graph *g, const pq_calib_stats *cs,
+                               int64_t n_batches, int64_t n_samples, const pq_calib_eval *ev,
+                               const pq_provenance *prov, const char **written, int *n_written,
+                               pq_err *err)
+{
+    pq_status st = PQ_OK;
+    json_t *pj = NULL;
+    char *report = NULL;
+    unsigned f = cfg->export_.formats;
+    *n_written = 0;
+    if (f & PQ_EXPORT_QDQ_ONNX) PQ_TRY(make_dirs(cfg->export_.qdq_onnx, err));
+    if (f & PQ_EXPORT_TRT_CACHE) PQ_TRY(make_dirs(cfg->export_.trt_cache, err));
+    if (f & PQ_EXPORT_JSON) PQ_TRY(make_dirs(cfg->export_.json, err));
+    if (f & PQ_EXPORT_REPORT) PQ_TRY(make_dirs(cfg->export_.report, err));
+    if (f & PQ_EXPORT_QDQ_ONNX) {
+        PQ_TRY(pq_export_qdq_onnx(g, NULL, cfg->export_.qdq_onnx, err));
+        written[(*n_written)++] = cfg->export_.qdq_onnx;
+    }
+    if (f & PQ_EXPORT_TRT_CACHE) {
+        PQ_TRY(pq_export_trt_cache(g, 0, NULL, cfg->export_.trt_cache, err));
+        written[(*n_written)++] = cfg->export_.trt_cache;
+    }
+    if (f & PQ_EXPORT_JSON) {
+        pj = pq_provenance_to_json(prov);
+        PQ_CHECK(pj, PQ_ERR_NOMEM, "out of memory");
+        PQ_TRY(pq_params_save(g, pj, cfg->export_.json, err));
+        written[(*n_written)++] = cfg->export_.json;
+    }
+    if (f & PQ_EXPORT_REPORT) {
+        report = report_text(cfg, cs, n_batches, n_samples, ev, prov);
+        PQ_CHECK(report, PQ_ERR_NOMEM, "out of memory");
+        PQ_TRY(write_atomic(cfg->export_.report, report, err));
+        written[(*n_written)++] = cfg->export_.report;
+    }
+fail:
+    if (st != PQ_OK) {
+        for (int i = 0; i < *n_written; i++) remove(written[i]);
+        *n_written = 0;
+    }
+    if (pj) json_decref(pj);
+    pq_free(report);
+    return st;
+}
+
+/* ------------------------------------------------------------------ passes and checkpoints */
+
+/* Passes pq_calib_run will make: 1 when every activation observer is minmax (pass 1 of every
+ * algorithm collects min/max), 2 when any is a histogram method. Mirrors the choice of
+ * pq_calib_run (per-variable override, then options, then the TQC's own observer). */
+static pq_status count_passes(const pq_graph *g, const pq_calib_options *o, int *n, pq_err *err)
+{
+    *n = 1;
+    for (int64_t k = 0; k < g->ops.n; k++) {
+        const pq_op *op = g->ops.items[k];
+        const pq_op_qconfig *qc = op->qconfig;
+        if (!qc) continue;
+        for (int side = 0; side < 2; side++) {
+            int nq = side ? qc->n_outputs : qc->n_inputs;
+            int nv = side ? op->n_outputs : op->n_inputs;
+            for (int i = 0; i < nq && i < nv; i++) {
+                const pq_tqc *q = side ? &qc->outputs[i] : &qc->inputs[i];
+                const pq_var *v = side ? op->outputs[i] : op->inputs[i];
+                if (!v || pq_var_is_parameter(v) || q->state != PQ_TQC_STATE_INITIAL) continue;
+                const char *algo = NULL;
+                for (int a = 0; a < o->n_var_algos && !algo; a++)
+                    if (o->var_algos[a].var && strcmp(o->var_algos[a].var, v->name) == 0)
+                        algo = o->var_algos[a].algorithm;
+                if (!algo) algo = o->activation_algo;
+                if (!algo) algo = q->observer[0] ? q->observer : "minmax";
+                pq_obs_algo id;
+                pq_status st = pq_obs_algo_parse(algo, &id, err);
+                if (st != PQ_OK) {
+                    pq_err_prefix(err, "tensor '%s'", v->name);
+                    return st;
+                }
+                if (id != PQ_OBS_MINMAX) *n = 2;
+            }
+        }
+    }
+    return PQ_OK;
+}
+
+/* The glue between pq_calib_run and the MPI layer's checkpoints. pq_calib_run makes, on every
+ * rank, the collective calls agree (setup), then per pass [allreduce], agree; so the k-th
+ * agree ends pass k. The wrapped reducer:
+ *   - restores pass p from the checkpoint instead of reducing when p <= n_done (the wrapped
+ *     source yields no batch in such a pass, so every rank holds the identity state);
+ *   - after an agreed, successful pass p > n_done, saves the reduced state (rank 0 writes
+ *     the file atomically; the segments are still the reduced ones: end_pass comes later).
+ * The checkpoint is created after pass 1 (the data digest is then known from the source)
+ * unless a resumed run loaded it up front. */
+typedef struct ckpt_glue {
+    pq_mpi *m;
+    pq_calib_reducer mpi;        /* pq_mpi_reducer */
+    pq_calib_source inner;       /* pq_mpi_source_iface */
+    pq_mpi_source *msrc;
+    const char *path;            /* NULL: no checkpoint */
+    pq_mpi_ckpt *ck;             /* rank 0 */
+    int n_done;                  /* passes restored from the checkpoint */
+    int n_agree;                 /* agree calls so far */
+    int pass;                    /* the source's pass, 1-based */
+    int stop_after;              /* PQ_TEST_STOP_AFTER_PASS, 0 = unset */
+    int stopped;
+    uint8_t model[PQ_SHA256_BYTES], config[PQ_SHA256_BYTES], data[PQ_SHA256_BYTES];
+    int have_data;
+    pq_obs_segment *segs;        /* descriptors of the last pass's reduced segments */
+    int n_segs, cap_segs;
+} ckpt_glue;
+
+static pq_status glue_next(void *ctx, int64_t *batch_index, int n_inputs, pq_tensor **inputs,
+                           int *done, pq_err *err)
+{
+    ckpt_glue *gl = ctx;
+    if (gl->pass <= gl->n_done) {
+        *done = 1;
+        return PQ_OK;
+    }
+    return gl->inner.next(gl->inner.ctx, batch_index, n_inputs, inputs, done, err);
+}
+
+static pq_status glue_rewind(void *ctx, pq_err *err)
+{
+    ckpt_glue *gl = ctx;
+    gl->pass++;
+    return gl->inner.rewind ? gl->inner.rewind(gl->inner.ctx, err) : PQ_OK;
+}
+
+static pq_status glue_allreduce(void *ctx, pq_obs_segment *segs, int n_segs, pq_err *err)
+{
+    ckpt_glue *gl = ctx;
+    int pass = gl->n_agree; /* the setup agree came first */
+    pq_status st;
+    if (pass <= gl->n_done)
+        st = pq_mpi_ckpt_restore(gl->m, gl->ck, pass, segs, n_segs, err);
+    else
+        st = gl->mpi.allreduce(gl->mpi.ctx, segs, n_segs, err);
+    if (st != PQ_OK || !gl->path) return st;
+    /* After the collective call: a local allocation failure is carried to agree. */
+    if (n_segs > gl->cap_segs) {
+        pq_obs_segment *ns = pq_realloc(gl->segs, sizeof *ns * (size_t)n_segs);
+        if (!ns) return pq_err_set(err, PQ_ERR_NOMEM, "checkpoint: out of memory");
+        gl->segs = ns;
+        gl->cap_segs = n_segs;
+    }
+    memcpy(gl->segs, segs, sizeof *segs * (size_t)n_segs);
+    gl->n_segs = n_segs;
+    return PQ_OK;
+}
+
+static pq_status glue_agree(void *ctx, pq_status local, pq_err *err)
+{
+    ckpt_glue *gl = ctx;
+    int pass = gl->n_agree++;
+    pq_status st = gl->mpi.agree(gl->mpi.ctx, local, err);
+    if (st != PQ_OK || pass < 1 || !gl->path) goto out;
+    if (pass > gl->n_done) {
+        if (!gl->have_data) {
+            /* Pass 1 just read every batch: the data digest is known. */
+            st = pq_mpi_source_data_digest(gl->msrc, gl->data, err);
+            if (st != PQ_OK) goto out;
+            gl->have_data = 1;
+        }
+        if (!gl->ck) {
+            pq_status c = PQ_OK;
+            if (pq_mpi_rank(gl->m) == 0)
+                c = pq_mpi_ckpt_create(gl->path, gl->model, gl->config, gl->data, &gl->ck, err);
+            st = pq_mpi_agree(gl->m, c, err);
+            if (st != PQ_OK) goto out;
+        }
+        st = pq_mpi_ckpt_save(gl->m, gl->ck, pass, gl->segs, gl->n_segs, err);
+        if (st != PQ_OK) goto out;
+    }
+    if (gl->stop_after == pass) {
+        gl->stopped = 1;
+        st = pq_err_set(err, PQ_ERR_INTERNAL,
+                        "stopped after pass %d as PQ_TEST_STOP_AFTER_PASS asks (checkpoint %s)",
+                        pass, gl->path);
+    }
+out:
+    gl->n_segs = 0;
+    return st;
+}
+
 /* ------------------------------------------------------------------ the command */
 
 typedef struct cli {
@@ -345,13 +504,15 @@ typedef struct cli {
     int n_eval;
     const char **eval; /* NAME=DATASET */
     const char *labels;
+    const char *checkpoint;
+    const char *resume;
 } cli;
 
-static int parse_args(int argc, char **argv, cli *c)
+static int parse_args(int argc, char **argv, cli *c, int report)
 {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            calibrate_usage(stdout);
+            if (report) calibrate_usage(stdout);
             return -1;
         } else if (strcmp(argv[i], "--quiet") == 0) {
             c->quiet = 1;
@@ -365,95 +526,169 @@ static int parse_args(int argc, char **argv, cli *c)
             c->eval[c->n_eval++] = argv[++i];
         } else if (strcmp(argv[i], "--labels") == 0 && i + 1 < argc) {
             c->labels = argv[++i];
+        } else if (strcmp(argv[i], "--checkpoint") == 0 && i + 1 < argc) {
+            c->checkpoint = argv[++i];
+        } else if (strcmp(argv[i], "--resume") == 0 && i + 1 < argc) {
+            c->resume = argv[++i];
         } else {
-            pq_app_error("calibrate: unexpected argument '%s'", argv[i]);
-            calibrate_usage(stderr);
+            if (report) {
+                pq_app_error("calibrate: unexpected argument '%s'", argv[i]);
+                calibrate_usage(stderr);
+            }
             return PQ_EXIT_USAGE;
         }
     }
     if (!c->path) {
-        pq_app_error("calibrate: --config is required");
-        calibrate_usage(stderr);
+        if (report) {
+            pq_app_error("calibrate: --config is required");
+            calibrate_usage(stderr);
+        }
+        return PQ_EXIT_USAGE;
+    }
+    if (c->checkpoint && c->resume && strcmp(c->checkpoint, c->resume) != 0) {
+        if (report) {
+            pq_app_error("calibrate: --resume %s continues writing that checkpoint; "
+                         "--checkpoint %s must be the same file or left out",
+                         c->resume, c->checkpoint);
+            calibrate_usage(stderr);
+        }
         return PQ_EXIT_USAGE;
     }
     return 0;
 }
 
-/* Everything after argument parsing. Fills err and returns its status on failure. */
-static pq_status run(const cli *c, pq_err *err)
+/* The folder of a path ("." when it has none), pq_malloc'd. */
+static char *dir_of(const char *path)
 {
-    pq_status st = PQ_OK;
+    const char *slash = strrchr(path, '/');
+    if (!slash) return pq_strdup(".");
+    size_t n = slash == path ? 1 : (size_t)(slash - path);
+    char *d = pq_malloc(n + 1);
+    if (d) {
+        memcpy(d, path, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+/* Everything after argument parsing, collective over m: every phase ends with an agreement,
+ * so every rank returns the same status and message. Only rank 0 writes outputs and prints. */
+static pq_status run(const cli *c, pq_mpi *m, int *stopped, pq_err *err)
+{
+    pq_status st = PQ_OK, local = PQ_OK;
+    const int rank = pq_mpi_rank(m), size = pq_mpi_size(m);
+    MPI_Comm comm = pq_mpi_comm(m);
+    pq_mpi_run_inputs in;
     pq_config *cfg = NULL;
     pq_graph *g = NULL;
     pq_executor *ex = NULL;
     pq_h5_reader *r = NULL, *re = NULL;
+    pq_mpi_progress *prog = NULL;
+    pq_mpi_source *msrc = NULL, *esrc = NULL;
     run_opts ro;
     pq_calib_stats cs;
     pq_calib_eval ev;
     pq_provenance prov;
+    ckpt_glue gl;
     const char **eval_ds = NULL;
-    json_t *pj = NULL;
-    char *report = NULL;
+    char *base_dir = NULL;
     const char *written[4] = {NULL, NULL, NULL, NULL};
-    int n_written = 0;
-    h5_source hs;
+    int n_written = 0, n_passes = 1;
+    const pq_calib_reducer mred = pq_mpi_reducer(m);
+    memset(&in, 0, sizeof in);
     memset(&ro, 0, sizeof ro);
     memset(&cs, 0, sizeof cs);
     memset(&ev, 0, sizeof ev);
     memset(&prov, 0, sizeof prov);
-    memset(&hs, 0, sizeof hs);
+    memset(&gl, 0, sizeof gl);
+    *stopped = 0;
 
-    PQ_TRY(pq_config_load(c->path, c->n_sets, c->sets, &cfg, err));
-    PQ_TRY(make_opts(cfg, &ro, err));
-    if (cfg->threads > 0) pq_exec_set_threads((int)cfg->threads);
-    PQ_TRY(pq_onnx_load(cfg->model, &g, err));
-    PQ_TRY(check_inputs(cfg, g, err));
-    st = pq_passes_run(g, ro.passes, NULL, err);
-    if (st != PQ_OK) {
+    /* Run inputs: rank 0 reads, every rank checks the digests (agreed inside). */
+    PQ_TRY(pq_mpi_load_run_inputs(m, c->path, c->n_sets, c->sets, &in, err));
+    cfg = in.config;
+
+    /* The graph: the same bytes and the same data-free steps give the same graph on every
+     * rank. */
+    local = make_opts(cfg, &ro, err);
+    if (local == PQ_OK) {
+        if (cfg->threads > 0) pq_exec_set_threads((int)cfg->threads);
+        base_dir = dir_of(cfg->model);
+        local = base_dir ? pq_onnx_load_buffer(in.model, in.model_len, cfg->model, base_dir, &g, err)
+                         : pq_err_set(err, PQ_ERR_NOMEM, "out of memory");
+    }
+    if (local == PQ_OK) local = check_inputs(cfg, g, err);
+    if (local == PQ_OK && (local = pq_passes_run(g, ro.passes, NULL, err)) != PQ_OK)
         pq_err_prefix(err, "%s: passes", cfg->model);
-        goto fail;
-    }
-    st = pq_calib_quantize_graph(g, &ro.o, err);
-    if (st != PQ_OK) {
+    if (local == PQ_OK && (local = pq_calib_quantize_graph(g, &ro.o, err)) != PQ_OK)
         pq_err_prefix(err, "%s", cfg->model);
-        goto fail;
-    }
-    {
+    if (local == PQ_OK) local = count_passes(g, &ro.o, &n_passes, err);
+    if (local == PQ_OK) {
         pq_exec_options eo = {NULL, (int)cfg->threads};
-        PQ_TRY(pq_executor_create(g, &eo, &ex, err));
+        local = pq_executor_create(g, &eo, &ex, err);
     }
+    PQ_TRY(pq_mpi_agree(m, local, err));
 
-    /* Calibration data: the first `samples` samples and/or `batches` batches. */
+    /* Calibration data: the first `samples` samples and/or `batches` batches, opened on
+     * the communicator (collective; MPI-IO with more than one rank). */
     {
         int64_t limit = cfg->calibration.samples;
         if (cfg->calibration.batches > 0) {
             int64_t by_batches = cfg->calibration.batches * cfg->calibration.batch_size;
             if (limit == 0 || by_batches < limit) limit = by_batches;
         }
-        PQ_TRY(open_reader(cfg, g, NULL, NULL, limit, &r, err));
+        local = open_reader(cfg, g, NULL, NULL, limit, &comm, &r, err);
     }
-    pq_sha256_init(&hs.digest);
-    hs.r = r;
+    PQ_TRY(pq_mpi_agree(m, local, err));
+    PQ_TRY(pq_mpi_progress_create(m, pq_h5_reader_n_samples(r), cfg->calibration.batch_size,
+                                  n_passes, c->quiet, NULL, 0, &prog, err));
+    local = pq_mpi_source_create(m, r, prog, &msrc, err);
+    PQ_TRY(pq_mpi_agree(m, local, err));
+
+    /* Checkpoint: --resume loads it (digests of model, effective config and data checked on
+     * rank 0) and continues writing it; --checkpoint starts a new one after pass 1. */
+    gl.m = m;
+    gl.mpi = mred;
+    gl.inner = pq_mpi_source_iface(msrc);
+    gl.msrc = msrc;
+    gl.pass = 1;
+    gl.path = c->resume ? c->resume : c->checkpoint;
+    memcpy(gl.model, in.model_sha256, PQ_SHA256_BYTES);
+    memcpy(gl.config, in.config_sha256, PQ_SHA256_BYTES);
     {
-        pq_calib_source src = {h5_next, h5_rewind, &hs};
-        st = pq_calib_run(g, ex, &ro.o, &src, NULL, &cs, err);
+        const char *stop = getenv("PQ_TEST_STOP_AFTER_PASS");
+        gl.stop_after = stop ? atoi(stop) : 0;
+    }
+    if (c->resume) {
+        PQ_TRY(pq_mpi_data_digest(m, r, gl.data, err));
+        gl.have_data = 1;
+        PQ_TRY(pq_mpi_ckpt_load(m, c->resume, gl.model, gl.config, gl.data, &gl.ck, &gl.n_done,
+                                err));
+        if (gl.n_done > 0 && rank == 0 && !c->quiet)
+            fprintf(stderr, "ppq-calib: resuming from %s: %d of %d pass(es) done\n", c->resume,
+                    gl.n_done, n_passes);
+    }
+
+    {
+        pq_calib_source src = {glue_next, glue_rewind, &gl};
+        pq_calib_reducer red = {glue_allreduce, glue_agree, &gl};
+        st = pq_calib_run(g, ex, &ro.o, &src, &red, &cs, err);
+        pq_mpi_progress_destroy(&prog);
         if (st != PQ_OK) {
-            pq_err_prefix(err, "%s: calibration on %s", cfg->model, cfg->data.file);
+            *stopped = gl.stopped;
+            if (!gl.stopped) pq_err_prefix(err, "%s: calibration on %s", cfg->model, cfg->data.file);
             goto fail;
         }
     }
-    PQ_TRY(pq_provenance_init(&prov, cfg, 1, err));
-    {
-        uint8_t d[PQ_SHA256_BYTES];
-        pq_sha256_final(&hs.digest, d);
-        pq_provenance_set_data(&prov, d);
+    if (!gl.have_data) {
+        PQ_TRY(pq_mpi_source_data_digest(msrc, gl.data, err));
+        gl.have_data = 1;
     }
 
     /* Evaluation: analysis.eval_batches batches of the calibration datasets (or of
-     * --eval-input), with --labels for accuracy. */
+     * --eval-input), with --labels for accuracy, sharded like calibration. */
     eval_ds = pq_calloc((size_t)g->inputs.n + 1, sizeof *eval_ds);
-    PQ_CHECK(eval_ds, PQ_ERR_NOMEM, "out of memory");
-    for (int k = 0; k < c->n_eval; k++) {
+    local = eval_ds ? PQ_OK : pq_err_set(err, PQ_ERR_NOMEM, "out of memory");
+    for (int k = 0; local == PQ_OK && k < c->n_eval; k++) {
         const char *eq = strchr(c->eval[k], '=');
         int64_t i = 0;
         while (i < g->inputs.n &&
@@ -461,91 +696,113 @@ static pq_status run(const cli *c, pq_err *err)
                 strncmp(((pq_var *)g->inputs.items[i])->name, c->eval[k],
                         (size_t)(eq - c->eval[k])) != 0))
             i++;
-        PQ_CHECK(i < g->inputs.n, PQ_ERR_CONFIG, "--eval-input %s: %s has no such graph input",
-                 c->eval[k], cfg->model);
-        eval_ds[i] = eq + 1;
+        if (i < g->inputs.n)
+            eval_ds[i] = eq + 1;
+        else
+            local = pq_err_set(err, PQ_ERR_CONFIG, "--eval-input %s: %s has no such graph input",
+                               c->eval[k], cfg->model);
     }
+    PQ_TRY(pq_mpi_agree(m, local, err));
     {
         int64_t limit = cfg->analysis.eval_batches * cfg->calibration.batch_size;
-        PQ_TRY(open_reader(cfg, g, eval_ds, c->labels, limit, &re, err));
-        h5_source es;
-        memset(&es, 0, sizeof es);
-        pq_sha256_init(&es.digest);
-        es.r = re;
-        pq_calib_source src = {h5_next, h5_rewind, &es};
+        local = open_reader(cfg, g, eval_ds, c->labels, limit, &comm, &re, err);
+        PQ_TRY(pq_mpi_agree(m, local, err));
+        local = pq_mpi_source_create(m, re, NULL, &esrc, err);
+        PQ_TRY(pq_mpi_agree(m, local, err));
+        pq_calib_source src = pq_mpi_source_iface(esrc);
         pq_calib_eval_options eo = {pq_h5_reader_n_batches(re), cfg->analysis.enabled,
                                     c->labels != NULL};
-        st = pq_calib_evaluate(g, ex, &eo, &src, NULL, &ev, err);
+        st = pq_calib_evaluate(g, ex, &eo, &src, &mred, &ev, err);
         if (st != PQ_OK) {
             pq_err_prefix(err, "%s: evaluation", cfg->model);
             goto fail;
         }
     }
 
-    /* Exports, all or nothing. */
-    if (cfg->export_.formats) {
-        unsigned f = cfg->export_.formats;
-        if (f & PQ_EXPORT_QDQ_ONNX) PQ_TRY(make_dirs(cfg->export_.qdq_onnx, err));
-        if (f & PQ_EXPORT_TRT_CACHE) PQ_TRY(make_dirs(cfg->export_.trt_cache, err));
-        if (f & PQ_EXPORT_JSON) PQ_TRY(make_dirs(cfg->export_.json, err));
-        if (f & PQ_EXPORT_REPORT) PQ_TRY(make_dirs(cfg->export_.report, err));
-        if (f & PQ_EXPORT_QDQ_ONNX) {
-            PQ_TRY(pq_export_qdq_onnx(g, NULL, cfg->export_.qdq_onnx, err));
-            written[n_written++] = cfg->export_.qdq_onnx;
-        }
-        if (f & PQ_EXPORT_TRT_CACHE) {
-            PQ_TRY(pq_export_trt_cache(g, 0, NULL, cfg->export_.trt_cache, err));
-            written[n_written++] = cfg->export_.trt_cache;
-        }
-        if (f & PQ_EXPORT_JSON) {
-            pj = pq_provenance_to_json(&prov);
-            PQ_CHECK(pj, PQ_ERR_NOMEM, "out of memory");
-            PQ_TRY(pq_params_save(g, pj, cfg->export_.json, err));
-            written[n_written++] = cfg->export_.json;
-        }
-        if (f & PQ_EXPORT_REPORT) {
-            report = report_text(cfg, &cs, &ev, &prov);
-            PQ_CHECK(report, PQ_ERR_NOMEM, "out of memory");
-            PQ_TRY(write_atomic(cfg->export_.report, report, err));
-            written[n_written++] = cfg->export_.report;
+    /* Exports, rank 0 only, all or nothing; the outcome is agreed. */
+    local = PQ_OK;
+    if (rank == 0) {
+        local = pq_provenance_init(&prov, cfg, size, err);
+        if (local == PQ_OK) {
+            pq_provenance_set_data(&prov, gl.data);
+            local = write_exports(cfg, g, &cs, pq_h5_reader_n_batches(r), pq_h5_reader_n_samples(r),
+                                  &ev, &prov, written, &n_written, err);
         }
     }
+    PQ_TRY(pq_mpi_agree(m, local, err));
 
-    if (!c->quiet) {
+    if (rank == 0 && !c->quiet) {
         sbuf b = {0};
-        printf("ppq-calib calibrate: %s on %s, platform %s, activation %s, weight %s\n",
+        printf("ppq-calib calibrate: %s on %s, platform %s, activation %s, weight %s",
                cfg->model, cfg->data.file, cfg->platform, ro.o.activation_algo, ro.o.weight_algo);
-        printf("calibration: %" PRId64 " observers, %d pass(es), %" PRId64 " batches, %" PRId64
+        if (size > 1) printf(", %d ranks", size);
+        printf("\ncalibration: %" PRId64 " observers, %d pass(es), %" PRId64 " batches, %" PRId64
                " samples, %.3f s + %.3f s\n",
-               cs.observers, cs.n_passes, cs.batches[0], cs.samples[0], cs.seconds[0],
-               cs.seconds[1]);
+               cs.observers, cs.n_passes, pq_h5_reader_n_batches(r), pq_h5_reader_n_samples(r),
+               cs.seconds[0], cs.seconds[1]);
         printf("evaluation on %" PRId64 " samples:\n", ev.samples);
         summary_table(&b, &ev, 0, cfg->analysis.metrics, 0);
         if (b.s) fputs(b.s, stdout);
         pq_free(b.s);
         for (int i = 0; i < n_written; i++) printf("wrote %s\n", written[i]);
+        fflush(stdout);
     }
 fail:
     if (st != PQ_OK)
         for (int i = 0; i < n_written; i++) remove(written[i]);
-    if (pj) json_decref(pj);
-    pq_free(report);
     pq_free(eval_ds);
+    pq_free(base_dir);
+    pq_free(gl.segs);
+    pq_mpi_ckpt_destroy(&gl.ck);
     pq_calib_eval_clear(&ev);
     pq_provenance_clear(&prov);
+    pq_mpi_progress_destroy(&prog);
+    pq_mpi_source_destroy(&esrc);
+    pq_mpi_source_destroy(&msrc);
     pq_h5_reader_close(&re);
     pq_h5_reader_close(&r);
     pq_executor_destroy(&ex);
     pq_graph_destroy(&g);
     run_opts_free(&ro);
-    pq_config_destroy(&cfg);
+    pq_mpi_run_inputs_clear(&in);
     return st;
+}
+
+/* Whether an MPI launcher started this process (Open MPI, MPICH/Hydra, PMIx). */
+static int under_launcher(void)
+{
+    return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK");
+}
+
+void pq_cmd_calibrate_threads(int argc, char **argv)
+{
+    cli c;
+    memset(&c, 0, sizeof c);
+    c.sets = calloc((size_t)argc + 1, sizeof *c.sets);
+    c.eval = calloc((size_t)argc + 1, sizeof *c.eval);
+    if (c.sets && c.eval && parse_args(argc, argv, &c, 0) == 0) {
+        pq_config *cfg = NULL;
+        pq_err err;
+        pq_err_clear(&err);
+        int64_t threads = 0;
+        if (pq_config_load(c.path, c.n_sets, c.sets, &cfg, &err) == PQ_OK) threads = cfg->threads;
+        pq_config_destroy(&cfg);
+        /* A singleton with automatic threads keeps the libraries' defaults (as before the
+         * MPI layer); under a launcher the default is one thread per rank. */
+        if (threads > 0 || under_launcher()) pq_mpi_set_threads(threads);
+    }
+    free(c.sets);
+    free(c.eval);
 }
 
 int pq_cmd_calibrate(int argc, char **argv)
 {
     cli c;
+    pq_err err;
+    pq_mpi *m = NULL;
+    int rc = PQ_EXIT_OK;
     memset(&c, 0, sizeof c);
+    pq_err_clear(&err);
     c.sets = calloc((size_t)argc + 1, sizeof *c.sets);
     c.eval = calloc((size_t)argc + 1, sizeof *c.eval);
     if (!c.sets || !c.eval) {
@@ -554,15 +811,33 @@ int pq_cmd_calibrate(int argc, char **argv)
         pq_app_error("out of memory");
         return PQ_EXIT_FAIL;
     }
-    int rc = parse_args(argc, argv, &c);
-    if (rc == 0) {
-        pq_err err;
-        pq_err_clear(&err);
-        rc = run(&c, &err) == PQ_OK ? PQ_EXIT_OK : PQ_EXIT_FAIL;
-        if (rc != PQ_EXIT_OK) pq_app_error("%s", err.msg);
-    } else if (rc < 0) {
-        rc = PQ_EXIT_OK;
+    /* Usage errors are decided before MPI starts: every rank sees the same arguments. */
+    rc = parse_args(argc, argv, &c, 1);
+    if (rc != 0) {
+        free(c.sets);
+        free(c.eval);
+        return rc < 0 ? PQ_EXIT_OK : rc;
     }
+    if (pq_mpi_init(&argc, &argv, &err) != PQ_OK || pq_mpi_create(NULL, &m, &err) != PQ_OK) {
+        pq_app_error("%s", err.msg);
+        free(c.sets);
+        free(c.eval);
+        pq_mpi_finalize();
+        return PQ_EXIT_FAIL;
+    }
+    const int size = pq_mpi_size(m);
+    pq_log_set_rank(size > 1 ? pq_mpi_rank(m) : -1);
+    int stopped = 0;
+    pq_status st = run(&c, m, &stopped, &err);
+    if (st != PQ_OK) {
+        /* An MPI failure may leave the ranks disagreeing: end the job. */
+        if (st == PQ_ERR_MPI && size > 1) pq_mpi_abort(m, &err);
+        /* Every rank holds the same agreed message; rank 0 reports it. */
+        if (pq_mpi_rank(m) == 0) pq_app_error("%s", err.msg);
+        rc = stopped ? 3 : PQ_EXIT_FAIL;
+    }
+    pq_mpi_destroy(&m);
+    pq_mpi_finalize();
     free(c.sets);
     free(c.eval);
     return rc;

@@ -1,6 +1,7 @@
 /* main.c - the ppq-calib command line: picks the subcommand, makes sure OpenBLAS runs its
  * fastest kernels, reports errors and chooses the exit code. */
 #include "app.h"
+#include "app_calib.h"
 #include "pq_core.h"
 
 #include <cblas.h>
@@ -82,6 +83,9 @@ int main(int argc, char **argv)
         return pq_cmd_exec(argc - 1, argv + 1);
     }
     if (strcmp(cmd, "calibrate") == 0) {
+        /* Threads per rank first: OpenBLAS and OpenMP read them when they load, which the
+         * re-execution below makes happen again. */
+        pq_cmd_calibrate_threads(argc - 1, argv + 1);
         select_blas_kernels(argv);
         return pq_cmd_calibrate(argc - 1, argv + 1);
     }
