@@ -71,4 +71,21 @@ static inline pq_status calibrate_mem(pq_graph *g, const pq_calib_options *o, pq
     return st;
 }
 
+/* No TQC left INITIAL or PASSIVE_INIT after a run. */
+static inline int64_t count_uncalibrated(const pq_graph *g)
+{
+    int64_t n = 0;
+    for (int64_t k = 0; k < g->ops.n; k++) {
+        const pq_op *op = g->ops.items[k];
+        if (!op->qconfig) continue;
+        for (int i = 0; i < op->qconfig->n_inputs; i++)
+            if (op->inputs[i] && (op->qconfig->inputs[i].state == PQ_TQC_STATE_INITIAL ||
+                                  op->qconfig->inputs[i].state == PQ_TQC_STATE_PASSIVE_INIT))
+                n++;
+        for (int j = 0; j < op->qconfig->n_outputs; j++)
+            if (op->outputs[j] && op->qconfig->outputs[j].state == PQ_TQC_STATE_INITIAL) n++;
+    }
+    return n;
+}
+
 #endif /* TEST_CALIB_UTIL_H */
