@@ -408,7 +408,8 @@ typedef struct ckpt_glue {
     pq_calib_source inner;       /* pq_mpi_source_iface */
     pq_mpi_source *msrc;
     const char *path;            /* NULL: no checkpoint */
-    pq_mpi_ckpt *ck;             /* rank 0 */
+    pq_mpi_ckpt *ck;             /* rank 0 (NULL on the others) */
+    int ck_ready;                /* every rank: the checkpoint exists on rank 0 */
     int n_done;                  /* passes restored from the checkpoint */
     int n_agree;                 /* agree calls so far */
     int pass;                    /* the source's pass, 1-based */
@@ -473,12 +474,13 @@ static pq_status glue_agree(void *ctx, pq_status local, pq_err *err)
             if (st != PQ_OK) goto out;
             gl->have_data = 1;
         }
-        if (!gl->ck) {
+        if (!gl->ck_ready) {
             pq_status c = PQ_OK;
             if (pq_mpi_rank(gl->m) == 0)
                 c = pq_mpi_ckpt_create(gl->path, gl->model, gl->config, gl->data, &gl->ck, err);
             st = pq_mpi_agree(gl->m, c, err);
             if (st != PQ_OK) goto out;
+            gl->ck_ready = 1;
         }
         st = pq_mpi_ckpt_save(gl->m, gl->ck, pass, gl->segs, gl->n_segs, err);
         if (st != PQ_OK) goto out;
@@ -663,6 +665,7 @@ static pq_status run(const cli *c, pq_mpi *m, int *stopped, pq_err *err)
         gl.have_data = 1;
         PQ_TRY(pq_mpi_ckpt_load(m, c->resume, gl.model, gl.config, gl.data, &gl.ck, &gl.n_done,
                                 err));
+        gl.ck_ready = 1;
         if (gl.n_done > 0 && rank == 0 && !c->quiet)
             fprintf(stderr, "ppq-calib: resuming from %s: %d of %d pass(es) done\n", c->resume,
                     gl.n_done, n_passes);
