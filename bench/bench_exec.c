@@ -40,27 +40,13 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-/* OpenBLAS core names that already run AVX-512 kernels. */
-static int core_has_avx512(const char *core)
-{
-    static const char *const names[] = {"SkylakeX", "Cooperlake", "SapphireRapids"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (core && strcmp(core, names[i]) == 0) return 1;
-    return 0;
-}
-
 /* Re-executes the program with OPENBLAS_CORETYPE=SkylakeX when that is faster than what
  * OpenBLAS picked. Returns only when no re-exec happened (or execv failed). */
 static void select_blas_kernels(char **argv)
 {
-    if (getenv("OPENBLAS_CORETYPE") || getenv("PQ_NO_REEXEC")) return;
+    const char *better = pq_exec_blas_better_core();
     const char *core = openblas_get_corename();
-    if (core_has_avx512(core)) return;
-    __builtin_cpu_init();
-    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
-        !__builtin_cpu_supports("avx512vl") || !__builtin_cpu_supports("avx512dq"))
-        return;
-    if (setenv("OPENBLAS_CORETYPE", "SkylakeX", 1) != 0) return;
+    if (!better || setenv("OPENBLAS_CORETYPE", better, 1) != 0) return;
     fflush(NULL);
     execv("/proc/self/exe", argv);
     fprintf(stderr, "bench_exec: re-exec with OPENBLAS_CORETYPE=SkylakeX failed; "

@@ -3,8 +3,8 @@
 #include "app.h"
 #include "app_calib.h"
 #include "pq_core.h"
+#include "pq_exec.h"
 
-#include <cblas.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,22 +44,16 @@ static void usage(FILE *to)
             "exit codes: 0 success, 1 bad input or failure, 2 usage error\n");
 }
 
-/* Debian's OpenBLAS picks its Haswell (AVX2) kernels on AVX-512 machines, which run sgemm at
- * about half the speed of its SkylakeX kernels. The core type is read once when the library
- * loads, so the only way to change it is to set OPENBLAS_CORETYPE and re-execute ourselves.
- * PQ_NO_REEXEC=1 (or an explicit OPENBLAS_CORETYPE) turns this off. */
+/* Re-executes ppq-calib with OPENBLAS_CORETYPE set when OpenBLAS would otherwise run slower
+ * kernels than this CPU supports (see pq_exec_blas_better_core); PQ_NO_REEXEC=1 or an
+ * explicit OPENBLAS_CORETYPE turns this off. Returns when no re-exec happened. */
 static void select_blas_kernels(char **argv)
 {
-    if (getenv("OPENBLAS_CORETYPE") || getenv("PQ_NO_REEXEC")) return;
-    const char *core = openblas_get_corename();
-    if (!core || strcmp(core, "Haswell") != 0) return;
-    __builtin_cpu_init();
-    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
-        !__builtin_cpu_supports("avx512vl") || !__builtin_cpu_supports("avx512dq"))
-        return;
-    if (setenv("OPENBLAS_CORETYPE", "SkylakeX", 1) != 0) return;
+    const char *core = pq_exec_blas_better_core();
+    if (!core || setenv("OPENBLAS_CORETYPE", core, 1) != 0) return;
+    fflush(NULL);
     execv("/proc/self/exe", argv);
-    /* If exec fails we simply go on with the kernels we have. */
+    /* If exec fails we go on with the kernels we have. */
     unsetenv("OPENBLAS_CORETYPE");
 }
 

@@ -126,6 +126,14 @@ pq_status pq_executor_trace_shapes(pq_executor *ex, pq_graph *g, int n_feeds,
                                    const char *const *feed_names, pq_tensor *const *feeds,
                                    pq_err *err);
 
+/* Debian's OpenBLAS 0.3.21 does not recognise recent AVX-512 CPUs: it runs its Haswell
+ * (AVX2) or even Prescott (SSE3) kernels there, 2-5x slower than its SkylakeX ones. It reads
+ * OPENBLAS_CORETYPE only when it loads, so a program that wants the fast kernels must set it
+ * and re-execute itself. Returns the core name to set ("SkylakeX") when that would select
+ * faster kernels, or NULL (already AVX-512 kernels, no AVX-512 CPU, OPENBLAS_CORETYPE set by
+ * the user, or PQ_NO_REEXEC set). */
+const char *pq_exec_blas_better_core(void);
+
 /* Sets the number of threads kernels use in this process (0 = unchanged): OpenMP gets
  * `threads`, BLAS one (kernels split their GEMMs over the OpenMP threads themselves). */
 void pq_exec_set_threads(int threads);
