@@ -7,6 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# Test binaries run the OpenBLAS kernels ppq-calib itself selects (it re-executes with
+# SkylakeX kernels on AVX-512 CPUs, which Debian's OpenBLAS 0.3.21 may not recognise).
+if [ -z "${OPENBLAS_CORETYPE:-}" ] && grep -q avx512f /proc/cpuinfo && grep -q avx512bw /proc/cpuinfo \
+   && grep -q avx512vl /proc/cpuinfo && grep -q avx512dq /proc/cpuinfo; then
+  export OPENBLAS_CORETYPE=SkylakeX
+fi
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DPQ_WERROR=ON > build.log 2>&1 || { cat build.log; exit 1; }
 cmake --build build -j"$jobs" 2>&1 | grep -E "error|warning|Error" || true
