@@ -16,6 +16,10 @@
  * with the input's shape fixed first so that shape subgraphs fold.
  * --profile adds a table of the time spent per operator type in the timed runs (measured
  * by executor hooks around each node, so it includes the hooks' small overhead).
+ * Conv nodes are profiled by kind (depthwise, pointwise, kernel size and stride), so the
+ * table shows which convolutions cost the time.
+ * --cpu-time measures the process's CPU time instead of wall time: with --threads 1 this
+ * stays meaningful on a machine busy with other work (comparisons, not absolute speed).
  * The last line of stdout is machine-readable: "RESULT key=value ...".
  *
  * OpenBLAS picks its kernels once, when it loads. Debian's 0.3.21 does not recognise recent
@@ -36,6 +40,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -61,13 +66,14 @@ typedef struct bench_args {
     uint64_t seed;
     double tol;
     int profile;
+    int cpu_time;
 } bench_args;
 
 static int usage(void)
 {
     fprintf(stderr, "usage: bench_exec MODEL.onnx [--batch 16] [--iters 10] [--threads 1] "
                     "[--seed 1] [--input X.npy] [--check Y.npy [--tol 1e-3]] [--passes SPEC] "
-                    "[--profile]\n");
+                    "[--profile] [--cpu-time]\n");
     return 2;
 }
 
@@ -106,6 +112,9 @@ static int parse_args(int argc, char **argv, bench_args *a)
             if (*end || !(a->tol > 0)) return 0;
         } else if (strcmp(s, "--profile") == 0) {
             a->profile = 1;
+            continue;
+        } else if (strcmp(s, "--cpu-time") == 0) {
+            a->cpu_time = 1;
             continue;
         } else if (s[0] != '-' && !a->model) {
             a->model = s;
@@ -202,10 +211,22 @@ fail:
     return st;
 }
 
+static int use_cpu_time;
+
+/* Seconds on the chosen clock: wall time, or process CPU time with --cpu-time. */
+static double bench_now(void)
+{
+    if (!use_cpu_time) return pq_time_now();
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* Time per operator type, from executor hooks (the executor runs one node at a time). */
 #define PROFILE_MAX_TYPES 128
+#define PROFILE_KEY 48
 typedef struct profile {
-    const char *type[PROFILE_MAX_TYPES];
+    char type[PROFILE_MAX_TYPES][PROFILE_KEY];
     double seconds[PROFILE_MAX_TYPES];
     int64_t calls[PROFILE_MAX_TYPES];
     int n_types;
@@ -216,21 +237,39 @@ static pq_status profile_before(const pq_op *op, int n_inputs, pq_tensor **input
                                 int n_outputs, pq_tensor **outputs, void *user, pq_err *err)
 {
     (void)op, (void)n_inputs, (void)inputs, (void)n_outputs, (void)outputs, (void)err;
-    ((profile *)user)->start = pq_time_now();
+    ((profile *)user)->start = bench_now();
     return PQ_OK;
+}
+
+/* The profile key of a node: its type, and for Conv the kind of convolution. */
+static void profile_key(const pq_op *op, int n_inputs, pq_tensor **inputs, int n_outputs,
+                        pq_tensor **outputs, char *key, size_t cap)
+{
+    if (strcmp(op->type, "Conv") == 0 && n_inputs >= 2 && n_outputs >= 1 && inputs[0] &&
+        inputs[1] && outputs[0] && inputs[1]->rank == 4 && inputs[0]->rank == 4) {
+        const pq_tensor *x = inputs[0], *w = inputs[1], *y = outputs[0];
+        int64_t stride = y->dims[2] > 0 ? x->dims[2] / y->dims[2] : 0;
+        const char *kind = w->dims[1] == 1 && x->dims[1] > 1 ? "dw" : "";
+        snprintf(key, cap, "Conv %s%lldx%lld s%lld", kind, (long long)w->dims[2],
+                 (long long)w->dims[3], (long long)stride);
+        return;
+    }
+    snprintf(key, cap, "%s", op->type);
 }
 
 static pq_status profile_after(const pq_op *op, int n_inputs, pq_tensor **inputs,
                                int n_outputs, pq_tensor **outputs, void *user, pq_err *err)
 {
-    (void)n_inputs, (void)inputs, (void)n_outputs, (void)outputs, (void)err;
+    (void)err;
     profile *p = user;
-    double dt = pq_time_now() - p->start;
+    double dt = bench_now() - p->start;
+    char key[PROFILE_KEY];
+    profile_key(op, n_inputs, inputs, n_outputs, outputs, key, sizeof key);
     int i = 0;
-    while (i < p->n_types && strcmp(p->type[i], op->type) != 0) i++;
+    while (i < p->n_types && strcmp(p->type[i], key) != 0) i++;
     if (i == p->n_types) {
         if (p->n_types == PROFILE_MAX_TYPES) return PQ_OK;
-        p->type[p->n_types++] = op->type;
+        snprintf(p->type[p->n_types++], PROFILE_KEY, "%s", key);
     }
     p->seconds[i] += dt;
     p->calls[i]++;
@@ -358,14 +397,15 @@ int main(int argc, char **argv)
     pq_tensor_destroy(&y);
 
     profile prof = {0};
+    use_cpu_time = a.cpu_time;
     if (a.profile) pq_executor_set_hooks(ex, profile_before, profile_after, &prof);
     times = calloc((size_t)a.iters, sizeof *times);
     PQ_CHECK(times, PQ_ERR_NOMEM, "out of memory");
     double total = 0;
     for (int it = 0; it < a.iters; it++) {
-        t0 = pq_time_now();
+        t0 = bench_now();
         PQ_TRY(pq_executor_run(ex, 1, feed_names, feeds, 1, req, &y, err));
-        times[it] = pq_time_now() - t0;
+        times[it] = bench_now() - t0;
         total += times[it];
         pq_tensor_destroy(&y);
     }

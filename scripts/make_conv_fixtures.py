@@ -45,16 +45,23 @@ def rand(*shape, dtype=np.float32):
 
 def write(name, op_type, inputs, outputs, opset, **attrs):
     """inputs/outputs: lists of (name, array); None as array marks an omitted input."""
+    in_names = [n if a is not None else "" for n, a in inputs]
+    node = helper.make_node(op_type, in_names, [n for n, _ in outputs], **attrs)
+    write_graph(name, [node], inputs, outputs, opset)
+
+
+def write_graph(name, nodes, inputs, outputs, opset, initializers=()):
+    """A fixture of several nodes: inputs/outputs as for write(); initializers are
+    (name, array) pairs stored in the model, not fed."""
     d = os.path.join(OUT, name)
     if os.path.isdir(d):
         shutil.rmtree(d)
     os.makedirs(os.path.join(d, "test_data_set_0"))
-    in_names = [n if a is not None else "" for n, a in inputs]
-    node = helper.make_node(op_type, in_names, [n for n, _ in outputs], **attrs)
     g_in = [helper.make_tensor_value_info(n, NP_TO_ONNX[a.dtype], a.shape)
             for n, a in inputs if a is not None]
     g_out = [helper.make_tensor_value_info(n, NP_TO_ONNX[a.dtype], a.shape) for n, a in outputs]
-    graph = helper.make_graph([node], name, g_in, g_out)
+    graph = helper.make_graph(nodes, name, g_in, g_out,
+                              initializer=[numpy_helper.from_array(a, n) for n, a in initializers])
     model = helper.make_model(graph, producer_name="make_conv_fixtures",
                               opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 8
@@ -357,10 +364,49 @@ def make_half():
           strides=[2, 2], pads=[1, 1, 1, 1], output_padding=[1, 1])
 
 
+def make_conv_fast_paths():
+    # The executor's float32 fast paths: stride-1 depthwise on padded planes, Winograd
+    # F(2x2, 3x3) for dense 3x3 stride-1 convolutions (odd and even output sizes, several
+    # images, asymmetric and no padding), and a Relu/Clip fused into the convolution
+    # (executor epilogue), also when the pre-activation tensor is itself an output.
+    conv_case("conv2d_depthwise_s1_bias", [2, 5, 9, 7], [5, 1, 3, 3], group=5,
+              pads=[1, 1, 1, 1])
+    conv_case("conv2d_depthwise_5x5_s1", [1, 3, 8, 11], [3, 1, 5, 5], group=3,
+              pads=[2, 2, 2, 2])
+    conv_case("conv2d_3x3_s1_odd", [3, 5, 9, 7], [6, 5, 3, 3], pads=[1, 1, 1, 1])
+    conv_case("conv2d_3x3_s1_valid", [2, 4, 8, 8], [3, 4, 3, 3], bias=False)
+    conv_case("conv2d_3x3_s1_asym", [1, 3, 6, 9], [4, 3, 3, 3], pads=[1, 0, 0, 2])
+    conv_case("conv2d_3x3_s1_wide", [2, 20, 10, 13], [24, 20, 3, 3], pads=[1, 1, 1, 1])
+    conv_case("conv2d_3x3_s1_7x7", [5, 16, 7, 7], [8, 16, 3, 3], pads=[1, 1, 1, 1])
+    for name, act, dw in (("conv2d_relu_fused", "Relu", False),
+                          ("conv2d_depthwise_clip6_fused", "Clip", True),
+                          ("conv2d_3x3_clip_fused", "Clip", False)):
+        c = 6 if dw else 4
+        x, w, b = rand(2, c, 9, 8), rand(6 if not dw else c, 1 if dw else c, 3, 3), rand(6 if not dw else c)
+        pre = conv_ref(x, w, b, [1, 1], [1, 1], [1, 1, 1, 1], c if dw else 1)
+        conv = helper.make_node("Conv", ["X", "W", "B"], ["T"], kernel_shape=[3, 3],
+                                pads=[1, 1, 1, 1], group=c if dw else 1)
+        if act == "Relu":
+            node, inits, y = helper.make_node("Relu", ["T"], ["Y"]), [], np.maximum(pre, 0)
+        else:
+            lo, hi = (np.float32(0), np.float32(6)) if dw else (np.float32(-0.5), np.float32(1.0))
+            node = helper.make_node("Clip", ["T", "lo", "hi"], ["Y"])
+            inits, y = [("lo", np.array(lo)), ("hi", np.array(hi))], np.clip(pre, lo, hi)
+        write_graph(name, [conv, node], [("X", x), ("W", w), ("B", b)], [("Y", y)], 13, inits)
+    x, w, b = rand(1, 3, 6, 5), rand(4, 3, 3, 3), rand(4)
+    pre = conv_ref(x, w, b, [1, 1], [1, 1], [1, 1, 1, 1], 1)
+    write_graph("conv2d_relu_both_outputs",
+                [helper.make_node("Conv", ["X", "W", "B"], ["T"], kernel_shape=[3, 3],
+                                  pads=[1, 1, 1, 1]),
+                 helper.make_node("Relu", ["T"], ["Y"])],
+                [("X", x), ("W", w), ("B", b)], [("T", pre), ("Y", np.maximum(pre, 0))], 13)
+
+
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     make_conv()
     make_convtranspose()
     make_pool()
     make_gemm()
-    make_half()  # last: earlier fixtures keep their random streams
+    make_half()  # earlier fixtures keep their random streams: add new ones after
+    make_conv_fast_paths()

@@ -5,6 +5,7 @@
 #include <cblas.h>
 #include <inttypes.h>
 #include <malloc.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -21,6 +22,7 @@ struct pq_executor {
     int64_t **node_in;          /* node k: variable index of each input (-1 omitted) */
     int64_t **node_out;         /* node k: variable index of each output (-1 omitted) */
     int64_t *uses;              /* per variable: input slots reading it */
+    int64_t *fuse_next;         /* node k: the Relu/Clip node its epilogue can absorb, or -1 */
     pq_exec_hook before, after;
     void *hook_user;
     void *workspace;
@@ -186,6 +188,68 @@ static void tune_malloc_once(void)
     mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024);
 }
 
+/* The clamp bounds of a built-in Relu or Clip node when they are known before running
+ * (Clip-11 bounds must be float32 scalar initializers); 0 when the node is not one. */
+static int clamp_bounds(const pq_exec_node *n, float *lo, float *hi)
+{
+    const pq_op *op = n->op;
+    if (op->domain[0] || n->n_inputs < 1 || n->n_outputs != 1 ||
+        n->def != pq_registry_lookup(NULL, 0, "", op->type, op->opset))
+        return 0;
+    if (strcmp(op->type, "Relu") == 0) {
+        *lo = 0.0f;
+        *hi = INFINITY;
+        return 1;
+    }
+    if (strcmp(op->type, "Clip") != 0) return 0;
+    *lo = -INFINITY;
+    *hi = INFINITY;
+    if (op->opset < 11) {
+        pq_err e;
+        return pq_op_get_float(op, "min", -INFINITY, lo, &e) == PQ_OK &&
+               pq_op_get_float(op, "max", INFINITY, hi, &e) == PQ_OK;
+    }
+    for (int i = 1; i < op->n_inputs && i < 3; i++) {
+        const pq_var *v = op->inputs[i];
+        if (!v) continue;
+        const pq_tensor *t = v->value;
+        if (!t || t->dtype != PQ_DTYPE_FLOAT32 || t->numel != 1) return 0;
+        *(i == 1 ? lo : hi) = PQ_DATA(t, float)[0];
+    }
+    return 1;
+}
+
+/* Finds, for every node whose kernel can apply an epilogue, a Relu/Clip node that is the
+ * only reader of its output 0 (see pq_exec_epilogue). */
+static pq_status plan_epilogues(pq_executor *ex, pq_err *err)
+{
+    int64_t *producer = pq_malloc(((size_t)ex->n_vars + 1) * sizeof *producer);
+    ex->fuse_next = pq_malloc(((size_t)ex->n_nodes + 1) * sizeof *ex->fuse_next);
+    if (!producer || !ex->fuse_next) {
+        pq_free(producer);
+        return pq_err_set(err, PQ_ERR_NOMEM, "out of memory creating an executor");
+    }
+    for (int64_t v = 0; v < ex->n_vars; v++) producer[v] = -1;
+    for (int64_t k = 0; k < ex->n_nodes; k++) {
+        ex->fuse_next[k] = -1;
+        if (ex->nodes[k].n_outputs > 0 && ex->node_out[k][0] >= 0)
+            producer[ex->node_out[k][0]] = k;
+    }
+    for (int64_t j = 0; j < ex->n_nodes; j++) {
+        pq_exec_node *a = &ex->nodes[j];
+        float lo, hi;
+        int64_t vi = a->n_inputs > 0 ? ex->node_in[j][0] : -1;
+        if (vi < 0 || ex->uses[vi] != 1 || producer[vi] < 0) continue;
+        pq_exec_node *p = &ex->nodes[producer[vi]];
+        if (!p->epi.capable || !clamp_bounds(a, &lo, &hi)) continue;
+        ex->fuse_next[producer[vi]] = j;
+        p->epi.lo = lo;
+        p->epi.hi = hi;
+    }
+    pq_free(producer);
+    return PQ_OK;
+}
+
 pq_status pq_executor_create(const pq_graph *g, const pq_exec_options *opts, pq_executor **out,
                              pq_err *err)
 {
@@ -258,6 +322,7 @@ pq_status pq_executor_create(const pq_graph *g, const pq_exec_options *opts, pq_
             goto fail;
         }
     }
+    PQ_TRY(plan_epilogues(ex, err));
     pq_free(order);
     *out = ex;
     return PQ_OK;
@@ -284,6 +349,7 @@ void pq_executor_destroy(pq_executor **exp)
     pq_free(ex->node_out);
     pq_free(ex->vars);
     pq_free(ex->uses);
+    pq_free(ex->fuse_next);
     pq_strmap_free(&ex->var_index);
     pq_free(ex->workspace);
     pq_free(ex);
@@ -305,6 +371,7 @@ typedef struct run_state {
     unsigned char *owned;   /* 1: created by this run (destroy at the end / last use) */
     unsigned char *keep;    /* 1: requested or graph output, never freed early */
     int64_t *uses_left;
+    unsigned char *pass;    /* per node: 1 = its clamp ran as the producer's epilogue */
 } run_state;
 
 static void release_value(run_state *rs, int64_t vi)
@@ -333,7 +400,19 @@ static pq_status run_node(pq_executor *ex, int64_t k, run_state *rs, pq_err *err
     for (int i = 0; i < n->n_outputs; i++) n->outputs[i] = NULL;
     if (ex->before)
         PQ_TRY(ex->before(op, n->n_inputs, n->inputs, n->n_outputs, n->outputs, ex->hook_user, err));
-    PQ_TRY(n->def->run(n, err));
+    if (rs->pass[k]) { /* the producer already clamped: pass the tensor through */
+        n->outputs[0] = pq_tensor_retain(n->inputs[0]);
+    } else {
+        /* Epilogue only when the intermediate is never seen: no hooks, not kept. */
+        int64_t out0 = n->n_outputs > 0 ? ex->node_out[k][0] : -1;
+        n->epi.active = ex->fuse_next[k] >= 0 && !ex->before && !ex->after && out0 >= 0 &&
+                        !rs->keep[out0];
+        n->epi.applied = 0;
+        st = n->def->run(n, err);
+        if (st == PQ_OK && n->epi.active && n->epi.applied) rs->pass[ex->fuse_next[k]] = 1;
+        n->epi.active = 0;
+        if (st != PQ_OK) goto fail;
+    }
     for (int i = 0; i < n->n_outputs; i++)
         PQ_CHECK(n->outputs[i] || ex->node_out[k][i] < 0, PQ_ERR_INTERNAL,
                  "kernel %s-%d produced no output %d", op->type, n->def->since_version, i);
@@ -390,7 +469,8 @@ static pq_status run_all(pq_executor *ex, int n_feeds, const char *const *feed_n
     rs.owned = pq_calloc((size_t)nv + 1, 1);
     rs.keep = pq_calloc((size_t)nv + 1, 1);
     rs.uses_left = pq_malloc(((size_t)nv + 1) * sizeof *rs.uses_left);
-    PQ_CHECK(rs.values && rs.owned && rs.keep && rs.uses_left, PQ_ERR_NOMEM,
+    rs.pass = pq_calloc((size_t)ex->n_nodes + 1, 1);
+    PQ_CHECK(rs.values && rs.owned && rs.keep && rs.uses_left && rs.pass, PQ_ERR_NOMEM,
              "out of memory running the graph");
     memcpy(rs.uses_left, ex->uses, (size_t)nv * sizeof *rs.uses_left);
 
@@ -430,6 +510,7 @@ fail:
     pq_free(rs.owned);
     pq_free(rs.keep);
     pq_free(rs.uses_left);
+    pq_free(rs.pass);
     return st;
 }
 

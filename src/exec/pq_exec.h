@@ -42,6 +42,30 @@ typedef struct pq_op_def {
     void (*release)(pq_exec_node *n);
 } pq_op_def;
 
+/* A clamp the executor fuses into the kernel that produces its input (an epilogue): when
+ * a node's only consumer is Relu or Clip with constant bounds, the intermediate is not
+ * requested and no hook is installed, the producer writes y = min(max(y, lo), hi) (as the
+ * selects `y < lo ? lo : y` then `y > hi ? hi : y`, exactly what Relu and Clip compute, NaN
+ * kept) and the activation node passes its input through. */
+typedef struct pq_exec_epilogue {
+    int capable;              /* set by prepare: run() applies an active epilogue to float32
+                               * output 0 (and then sets `applied`) */
+    int active;               /* set by the executor for this run */
+    int applied;              /* set by the kernel when it applied the clamp */
+    float lo, hi;             /* Relu: [0, +inf] */
+} pq_exec_epilogue;
+
+/* Applies an active epilogue to y[0..n) (float32). */
+static inline void pq_exec_epilogue_apply(const pq_exec_epilogue *e, float *y, int64_t n)
+{
+    const float lo = e->lo, hi = e->hi;
+    for (int64_t i = 0; i < n; i++) {
+        float v = y[i];
+        v = v < lo ? lo : v;
+        y[i] = v > hi ? hi : v;
+    }
+}
+
 struct pq_exec_node {
     const pq_op *op;
     const pq_op_def *def;
@@ -52,6 +76,7 @@ struct pq_exec_node {
     pq_tensor **outputs;      /* created by run via pq_node_output(); executor owns after */
     void *ctx;                /* operator-private, from prepare */
     pq_executor *ex;
+    pq_exec_epilogue epi;     /* fused activation for this run (see pq_exec_epilogue) */
 };
 
 /* Creates output idx with the given dtype and shape (zero-filled unless uninit is set,

@@ -117,6 +117,7 @@ fail:
 
 static pq_status conv_prepare(pq_exec_node *n, pq_err *err)
 {
+    n->epi.capable = 1; /* run_conv clamps float32 outputs (conv_f32_epi) */
     return conv_prepare_common(n, 0, err);
 }
 
@@ -468,57 +469,227 @@ static pq_status check_blas_dims(const conv_geom *g, pq_err *err)
 #define CONV_CLONES
 #endif
 
-/* One (image, channel) plane of a depthwise 2-D convolution. lo/hi: per kernel column, the
- * output columns whose input column lies inside the image. */
-CONV_CLONES static void dw_plane_f32(const conv_geom *g, const float *restrict xp,
-                                     const float *restrict wp, float b0, float *restrict yp,
-                                     const int64_t *lo, const int64_t *hi)
+/* y < lo ? lo : y, then > hi ? hi : y: the clamp of an epilogue (pq_exec_epilogue); with
+ * lo = -inf and hi = +inf it is the identity (NaN and -0 kept). */
+static inline float clampf(float v, float lo, float hi)
+{
+    v = v < lo ? lo : v;
+    return v > hi ? hi : v;
+}
+
+/* One output row of a depthwise 2-D convolution, for kernel rows whose input row lies in
+ * the image (rows[j], weights wk[j], j < nk), at the output columns [a, b) where every
+ * kernel column reads inside the image. Sums in the order of the generic path: bias, then
+ * kernel rows, then kernel columns. */
+CONV_CLONES static void dw_row_inner_f32(float *restrict yr, int64_t a, int64_t b, int nk,
+                                         const float *const *rows, const float *const *wk,
+                                         int64_t KW, int64_t sw, int64_t dw, int64_t pw,
+                                         float b0, float lo, float hi)
+{
+    if (KW == 3 && nk == 3) {
+        const float *r0 = rows[0], *r1 = rows[1], *r2 = rows[2];
+        const float w00 = wk[0][0], w01 = wk[0][1], w02 = wk[0][2];
+        const float w10 = wk[1][0], w11 = wk[1][1], w12 = wk[1][2];
+        const float w20 = wk[2][0], w21 = wk[2][1], w22 = wk[2][2];
+        const int64_t o0 = -pw, o1 = dw - pw, o2 = 2 * dw - pw;
+        if (sw == 1) {
+#pragma omp simd
+            for (int64_t ow = a; ow < b; ow++) {
+                float acc = b0;
+                acc += w00 * r0[ow + o0];
+                acc += w01 * r0[ow + o1];
+                acc += w02 * r0[ow + o2];
+                acc += w10 * r1[ow + o0];
+                acc += w11 * r1[ow + o1];
+                acc += w12 * r1[ow + o2];
+                acc += w20 * r2[ow + o0];
+                acc += w21 * r2[ow + o1];
+                acc += w22 * r2[ow + o2];
+                yr[ow] = clampf(acc, lo, hi);
+            }
+            return;
+        }
+        if (sw == 2) {
+#pragma omp simd
+            for (int64_t ow = a; ow < b; ow++) {
+                float acc = b0;
+                acc += w00 * r0[2 * ow + o0];
+                acc += w01 * r0[2 * ow + o1];
+                acc += w02 * r0[2 * ow + o2];
+                acc += w10 * r1[2 * ow + o0];
+                acc += w11 * r1[2 * ow + o1];
+                acc += w12 * r1[2 * ow + o2];
+                acc += w20 * r2[2 * ow + o0];
+                acc += w21 * r2[2 * ow + o1];
+                acc += w22 * r2[2 * ow + o2];
+                yr[ow] = clampf(acc, lo, hi);
+            }
+            return;
+        }
+    }
+    /* Any other kernel: accumulate tap by tap in the output row, then clamp. */
+#pragma omp simd
+    for (int64_t ow = a; ow < b; ow++) yr[ow] = b0;
+    for (int j = 0; j < nk; j++)
+        for (int64_t kw = 0; kw < KW; kw++) {
+            const float wv = wk[j][kw], *restrict xr = rows[j];
+            const int64_t off = kw * dw - pw;
+            if (sw == 1) {
+#pragma omp simd
+                for (int64_t ow = a; ow < b; ow++) yr[ow] += wv * xr[ow + off];
+            } else if (sw == 2) {
+#pragma omp simd
+                for (int64_t ow = a; ow < b; ow++) yr[ow] += wv * xr[2 * ow + off];
+            } else {
+#pragma omp simd
+                for (int64_t ow = a; ow < b; ow++) yr[ow] += wv * xr[ow * sw + off];
+            }
+        }
+#pragma omp simd
+    for (int64_t ow = a; ow < b; ow++) yr[ow] = clampf(yr[ow], lo, hi);
+}
+
+/* One (image, channel) plane of a depthwise 2-D convolution, clamped to [lo, hi]. lo/hi
+ * (per kernel column): the output columns whose input column lies inside the image. The
+ * columns where every kernel column is inside go through dw_row_inner_f32; the few at the
+ * borders skip the taps that fall in the padding, in the same summation order. */
+static void dw_plane_f32(const conv_geom *g, const float *restrict xp, const float *restrict wp,
+                         float b0, float *restrict yp, const int64_t *lo, const int64_t *hi,
+                         float clo, float chi)
 {
     const int64_t H = g->in[0], W = g->in[1], OH = g->out[0], OW = g->out[1];
     const int64_t KH = g->k[0], KW = g->k[1];
     const int64_t sh = g->s[0], sw = g->s[1], dh = g->d[0], dw = g->d[1];
     const int64_t ph = g->pb[0], pw = g->pb[1];
+    int64_t a = 0, b = OW; /* columns where every kernel column reads inside the image */
+    for (int64_t kw = 0; kw < KW; kw++) {
+        if (lo[kw] > a) a = lo[kw];
+        if (hi[kw] < b) b = hi[kw];
+    }
+    if (b < a) b = a;
+    const float *rows[64], *wk[64];
     for (int64_t oh = 0; oh < OH; oh++) {
         float *restrict yr = yp + oh * OW;
-#pragma omp simd
-        for (int64_t ow = 0; ow < OW; ow++) yr[ow] = b0;
+        int nk = 0;
         for (int64_t kh = 0; kh < KH; kh++) {
             int64_t ih = oh * sh - ph + kh * dh;
             if (ih < 0 || ih >= H) continue;
-            const float *restrict xr = xp + ih * W;
-            for (int64_t kw = 0; kw < KW; kw++) {
-                const int64_t off = kw * dw - pw, a = lo[kw], b = hi[kw];
-                const float wv = wp[kh * KW + kw];
-                if (sw == 1) {
-#pragma omp simd
-                    for (int64_t ow = a; ow < b; ow++) yr[ow] += wv * xr[ow + off];
-                } else if (sw == 2) { /* constant stride: the loads vectorise */
-#pragma omp simd
-                    for (int64_t ow = a; ow < b; ow++) yr[ow] += wv * xr[2 * ow + off];
-                } else {
-#pragma omp simd
-                    for (int64_t ow = a; ow < b; ow++) yr[ow] += wv * xr[ow * sw + off];
-                }
-            }
+            rows[nk] = xp + ih * W;
+            wk[nk++] = wp + kh * KW;
         }
+        for (int64_t ow = 0; ow < OW; ow++) {
+            if (ow == a) ow = b; /* the inner columns are done below */
+            if (ow >= OW) break;
+            float acc = b0;
+            for (int j = 0; j < nk; j++)
+                for (int64_t kw = 0; kw < KW; kw++)
+                    if (ow >= lo[kw] && ow < hi[kw])
+                        acc += wk[j][kw] * rows[j][ow * sw + kw * dw - pw];
+            yr[ow] = clampf(acc, clo, chi);
+        }
+        dw_row_inner_f32(yr, a, b, nk, rows, wk, KW, sw, dw, pw, b0, clo, chi);
     }
 }
 
-/* Depthwise 2-D (group == C == M), float32: direct loop, parallel over (image, channel).
- * The caller guarantees KW <= 64. */
-static void conv_depthwise2d_f32(const conv_geom *g, const float *restrict x,
-                                 const float *restrict w, const float *restrict bias,
-                                 float *restrict y, int threads)
+/* Stride-1 depthwise plane on a zero-padded copy xp (Hp x Wp, with slack after it): the
+ * output is computed on the padded width as one flat loop, tmp[t] for t = oh * Wp + ow,
+ * so that rows as narrow as 7 columns still fill whole vectors; the OW valid columns of
+ * each row are then clamped into y. */
+CONV_CLONES static void dw_flat_s1_f32(const float *restrict xp, int64_t Wp, int64_t OH,
+                                       int64_t OW, const float *restrict wp, int64_t KH,
+                                       int64_t KW, int64_t dh, int64_t dw, float b0,
+                                       float *restrict tmp, float *restrict yp, float clo,
+                                       float chi)
 {
-    const int64_t HW = g->in[0] * g->in[1], OHW = g->out[0] * g->out[1], KHW = g->k[0] * g->k[1];
+    const int64_t T = OH * Wp;
+    if (KH == 3 && KW == 3) {
+        const float w00 = wp[0], w01 = wp[1], w02 = wp[2], w10 = wp[3], w11 = wp[4];
+        const float w12 = wp[5], w20 = wp[6], w21 = wp[7], w22 = wp[8];
+        const float *restrict r0 = xp, *restrict r1 = xp + dh * Wp, *restrict r2 = xp + 2 * dh * Wp;
+        const int64_t o1 = dw, o2 = 2 * dw;
+#pragma omp simd
+        for (int64_t t = 0; t < T; t++) {
+            float acc = b0;
+            acc += w00 * r0[t];
+            acc += w01 * r0[t + o1];
+            acc += w02 * r0[t + o2];
+            acc += w10 * r1[t];
+            acc += w11 * r1[t + o1];
+            acc += w12 * r1[t + o2];
+            acc += w20 * r2[t];
+            acc += w21 * r2[t + o1];
+            acc += w22 * r2[t + o2];
+            tmp[t] = acc;
+        }
+    } else {
+#pragma omp simd
+        for (int64_t t = 0; t < T; t++) tmp[t] = b0;
+        for (int64_t kh = 0; kh < KH; kh++)
+            for (int64_t kw = 0; kw < KW; kw++) {
+                const float wv = wp[kh * KW + kw], *restrict xr = xp + kh * dh * Wp + kw * dw;
+#pragma omp simd
+                for (int64_t t = 0; t < T; t++) tmp[t] += wv * xr[t];
+            }
+    }
+    for (int64_t oh = 0; oh < OH; oh++) {
+        const float *restrict src = tmp + oh * Wp;
+        float *restrict dst = yp + oh * OW;
+#pragma omp simd
+        for (int64_t ow = 0; ow < OW; ow++) dst[ow] = clampf(src[ow], clo, chi);
+    }
+}
+
+/* Copies plane x (H x W) into xp (Hp x Wp) at (ph, pw), zeros around it. */
+static void pad_plane_f32(const float *restrict x, int64_t H, int64_t W, float *restrict xp,
+                          int64_t Hp, int64_t Wp, int64_t ph, int64_t pw)
+{
+    memset(xp, 0, (size_t)(ph * Wp) * sizeof *xp);
+    for (int64_t h = 0; h < H; h++) {
+        float *restrict row = xp + (ph + h) * Wp;
+        for (int64_t w = 0; w < pw; w++) row[w] = 0.0f;
+        memcpy(row + pw, x + h * W, (size_t)W * sizeof *x);
+        for (int64_t w = pw + W; w < Wp; w++) row[w] = 0.0f;
+    }
+    memset(xp + (ph + H) * Wp, 0, (size_t)((Hp - ph - H) * Wp) * sizeof *xp);
+}
+
+/* Depthwise 2-D (group == C == M), float32: direct loop, parallel over (image, channel),
+ * clamped to [clo, chi] (the identity for -inf, +inf). Stride 1 runs on zero-padded planes
+ * (dw_flat_s1_f32) when the workspace is available; other strides skip the taps that fall
+ * in the padding. The caller guarantees KH, KW <= 64. */
+static void conv_depthwise2d_f32(pq_exec_node *n, const conv_geom *g, const float *restrict x,
+                                 const float *restrict w, const float *restrict bias,
+                                 float *restrict y, int threads, float clo, float chi)
+{
+    const int64_t H = g->in[0], W = g->in[1], OH = g->out[0], OW = g->out[1];
+    const int64_t HW = H * W, OHW = OH * OW, KHW = g->k[0] * g->k[1];
     const int64_t planes = g->N * g->C;
+    if (planes * OHW * KHW <= 65536) threads = 1;
+    if (g->s[0] == 1 && g->s[1] == 1) {
+        const int64_t Hp = H + g->pb[0] + g->pe[0], Wp = W + g->pb[1] + g->pe[1];
+        const int64_t per = Hp * Wp + g->k[1] * g->d[1] + OH * Wp + 16; /* plane + slack + tmp */
+        float *ws = pq_node_workspace(n, (size_t)(threads * per) * sizeof(float));
+        if (ws && OH + (g->k[0] - 1) * g->d[0] == Hp && OW + (g->k[1] - 1) * g->d[1] == Wp) {
+#pragma omp parallel for num_threads(threads) schedule(static) if(threads > 1)
+            for (int64_t pl = 0; pl < planes; pl++) {
+                int64_t ch = pl % g->C;
+                float *xp = ws + (int64_t)thread_id() * per, *tmp = xp + Hp * Wp + g->k[1] * g->d[1];
+                pad_plane_f32(x + pl * HW, H, W, xp, Hp, Wp, g->pb[0], g->pb[1]);
+                memset(xp + Hp * Wp, 0, (size_t)(g->k[1] * g->d[1]) * sizeof *xp);
+                dw_flat_s1_f32(xp, Wp, OH, OW, w + ch * KHW, g->k[0], g->k[1], g->d[0], g->d[1],
+                               bias ? bias[ch] : 0.0f, tmp, y + pl * OHW, clo, chi);
+            }
+            return;
+        }
+    }
     int64_t lo[64], hi[64];
     for (int64_t kw = 0; kw < g->k[1]; kw++)
         valid_range(g->out[1], g->in[1], g->s[1], kw * g->d[1] - g->pb[1], &lo[kw], &hi[kw]);
-#pragma omp parallel for num_threads(threads) schedule(static) if(planes * OHW * KHW > 65536)
+#pragma omp parallel for num_threads(threads) schedule(static) if(threads > 1)
     for (int64_t pl = 0; pl < planes; pl++) {
         int64_t ch = pl % g->C;
-        dw_plane_f32(g, x + pl * HW, w + ch * KHW, bias ? bias[ch] : 0.0f, y + pl * OHW, lo, hi);
+        dw_plane_f32(g, x + pl * HW, w + ch * KHW, bias ? bias[ch] : 0.0f, y + pl * OHW, lo, hi,
+                     clo, chi);
     }
 }
 
@@ -552,10 +723,12 @@ static int64_t conv_tile(int64_t CK, int64_t P, int64_t blocks, int threads, siz
 
 /* Conv through GEMM. Work items are (image, group, column tile); each thread im2cols its
  * tile into its own slice of the workspace and runs a single-threaded GEMM into the output
- * (ldc = P_out). With one thread, OpenBLAS keeps its own threading. */
+ * (ldc = P_out), then adds the bias and, when `clamp` is set, clamps to [clo, chi] while
+ * the tile is in cache. With one thread, OpenBLAS keeps its own threading. */
 #define DEFINE_CONV_GEMM(T, SFX)                                                             \
     static pq_status conv_gemm_##SFX(pq_exec_node *n, const conv_geom *g, const T *x,        \
-                                     const T *w, const T *bias, T *y, pq_err *err)           \
+                                     const T *w, const T *bias, T *y, int clamp, T clo,      \
+                                     T chi, pq_err *err)                                     \
     {                                                                                        \
         int threads = pq_node_threads(n);                                                    \
         if (threads < 1) threads = 1;                                                        \
@@ -591,12 +764,24 @@ static int64_t conv_tile(int64_t CK, int64_t P, int64_t blocks, int threads, siz
             T *yt = y + (b * g->M + gr * Mg) * P + p0;                                       \
             gemm_##SFX(0, 0, Mg, p1 - p0, CK, w + gr * Mg * CK, CK, src, ldb, (T)0, yt, P,   \
                        1);                                                                   \
-            if (bias)                                                                        \
-                for (int64_t m = 0; m < Mg; m++) {                                           \
-                    T bv = bias[gr * Mg + m], *yr = yt + m * P;                              \
-                    _Pragma("omp simd")                                                      \
-                    for (int64_t q = 0; q < p1 - p0; q++) yr[q] += bv;                       \
+            for (int64_t m = 0; bias && m < Mg; m++) {                                       \
+                T bv = bias[gr * Mg + m], *yr = yt + m * P;                                  \
+                _Pragma("omp simd")                                                          \
+                for (int64_t q = 0; q < p1 - p0; q++) {                                      \
+                    T v = yr[q] + bv;                                                        \
+                    v = v < clo ? clo : v;                                                   \
+                    yr[q] = v > chi ? chi : v;                                               \
                 }                                                                            \
+            }                                                                                \
+            for (int64_t m = 0; !bias && clamp && m < Mg; m++) {                             \
+                T *yr = yt + m * P;                                                          \
+                _Pragma("omp simd")                                                          \
+                for (int64_t q = 0; q < p1 - p0; q++) {                                      \
+                    T v = yr[q];                                                             \
+                    v = v < clo ? clo : v;                                                   \
+                    yr[q] = v > chi ? chi : v;                                               \
+                }                                                                            \
+            }                                                                                \
         }                                                                                    \
         pq__blas_restore(blas_threads);                                                      \
         return PQ_OK;                                                                        \
@@ -622,16 +807,28 @@ static pq_status check_inputs(const pq_tensor *x, const pq_tensor *w, const pq_t
     return PQ_OK;
 }
 
-/* float32 Conv: depthwise 2-D direct, everything else through im2col + GEMM. */
+/* float32 Conv: depthwise 2-D direct, everything else through im2col + GEMM. An active
+ * epilogue of the node is applied (and marked applied) when epi is not NULL. */
+static pq_status conv_f32_epi(pq_exec_node *n, const conv_geom *g, const float *x,
+                              const float *w, const float *b, float *y,
+                              pq_exec_epilogue *epi, pq_err *err)
+{
+    int clamp = epi && epi->active;
+    float clo = clamp ? epi->lo : -INFINITY, chi = clamp ? epi->hi : INFINITY;
+    if (clamp) epi->applied = 1;
+    if (g->r == 2 && g->G == g->C && g->M == g->C && g->G > 1 && g->k[1] <= 64 &&
+        g->k[0] <= 64) {
+        int threads = pq_node_threads(n);
+        conv_depthwise2d_f32(n, g, x, w, b, y, threads < 1 ? 1 : threads, clo, chi);
+        return PQ_OK;
+    }
+    return conv_gemm_f32(n, g, x, w, b, y, clamp, clo, chi, err);
+}
+
 static pq_status conv_f32(pq_exec_node *n, const conv_geom *g, const float *x, const float *w,
                           const float *b, float *y, pq_err *err)
 {
-    if (g->r == 2 && g->G == g->C && g->M == g->C && g->G > 1 && g->k[1] <= 64) {
-        int threads = pq_node_threads(n);
-        conv_depthwise2d_f32(g, x, w, b, y, threads < 1 ? 1 : threads);
-        return PQ_OK;
-    }
-    return conv_gemm_f32(n, g, x, w, b, y, err);
+    return conv_f32_epi(n, g, x, w, b, y, NULL, err);
 }
 
 typedef pq_status (*conv_f32_fn)(pq_exec_node *n, const conv_geom *g, const float *x,
@@ -689,11 +886,12 @@ static pq_status run_conv(pq_exec_node *n, pq_err *err)
     PQ_TRY(pq_node_output(n, 0, x->dtype, x->rank, ydims, 1, &y, err));
     if (g.N == 0) return PQ_OK;
     if (x->dtype == PQ_DTYPE_FLOAT32)
-        PQ_TRY(conv_f32(n, &g, PQ_DATA(x, float), PQ_DATA(w, float),
-                        b ? PQ_DATA(b, float) : NULL, PQ_DATA(y, float), err));
+        PQ_TRY(conv_f32_epi(n, &g, PQ_DATA(x, float), PQ_DATA(w, float),
+                            b ? PQ_DATA(b, float) : NULL, PQ_DATA(y, float), &n->epi, err));
     else if (x->dtype == PQ_DTYPE_FLOAT64)
         PQ_TRY(conv_gemm_f64(n, &g, PQ_DATA(x, double), PQ_DATA(w, double),
-                             b ? PQ_DATA(b, double) : NULL, PQ_DATA(y, double), err));
+                             b ? PQ_DATA(b, double) : NULL, PQ_DATA(y, double), 0, -INFINITY,
+                             INFINITY, err));
     else
         PQ_TRY(conv_half(n, &g, x, w, b, y, conv_f32, err));
     return PQ_OK;
@@ -848,7 +1046,7 @@ static pq_status conv_int_acc(pq_exec_node *n, const pq_tensor *x, const pq_tens
     }
     yd = pq_malloc((size_t)(g->N * g->M * g->P_out + 1) * sizeof *yd);
     PQ_CHECK(yd, PQ_ERR_NOMEM, "out of memory");
-    if (g->N > 0) PQ_TRY(conv_gemm_f64(n, g, xd, wd, bd, yd, err));
+    if (g->N > 0) PQ_TRY(conv_gemm_f64(n, g, xd, wd, bd, yd, 0, -INFINITY, INFINITY, err));
     *acc = yd;
     yd = NULL;
 fail:
