@@ -85,24 +85,16 @@ static double *conv_reference(const conv_case *c, const pq_tensor *x, const pq_t
     return y;
 }
 
-static void run_case(const conv_case *c, int threads)
+/* Runs the Conv of case c on x, w and b (NULL: no bias) at `threads` threads; the output
+ * (caller destroys) or NULL after a recorded failure. */
+static pq_tensor *run_conv(const conv_case *c, pq_tensor *x, pq_tensor *w, pq_tensor *b,
+                           int threads)
 {
     pq_err err = {0};
     pq_graph *g = NULL;
     pq_op *op = NULL;
     pq_executor *ex = NULL;
-    pq_tensor *x = NULL, *w = NULL, *b = NULL, *y = NULL;
-    double *ref = NULL;
-    pq_rng rng;
-    pq_rng_seed(&rng, 42);
-    int64_t xd[5] = {c->N, c->C}, wd[5] = {c->M, c->C / c->group};
-    for (int i = 0; i < c->r; i++) {
-        xd[2 + i] = c->in[i];
-        wd[2 + i] = c->k[i];
-    }
-    x = random_tensor(c->dtype, c->r + 2, xd, &rng);
-    w = random_tensor(c->dtype, c->r + 2, wd, &rng);
-    if (c->bias) b = random_tensor(c->dtype, 1, &c->M, &rng);
+    pq_tensor *y = NULL;
     PQ_EXPECT_OK(pq_graph_create(c->name, &g, &err), &err);
     PQ_EXPECT_OK(pq_graph_set_opset(g, "", 13, &err), &err);
     PQ_EXPECT_OK(pq_graph_create_op(g, "Conv", "conv", "", 0, &op, &err), &err);
@@ -127,6 +119,31 @@ static void run_case(const conv_case *c, int threads)
     pq_tensor *feeds[3] = {x, w, b};
     const char *req = "Y";
     if (ex) PQ_EXPECT_OK(pq_executor_run(ex, 2 + c->bias, names, feeds, 1, &req, &y, &err), &err);
+    pq_executor_destroy(&ex);
+    pq_graph_destroy(&g);
+    return y;
+}
+
+static void case_tensors(const conv_case *c, pq_tensor **x, pq_tensor **w, pq_tensor **b)
+{
+    pq_rng rng;
+    pq_rng_seed(&rng, 42);
+    int64_t xd[5] = {c->N, c->C}, wd[5] = {c->M, c->C / c->group};
+    for (int i = 0; i < c->r; i++) {
+        xd[2 + i] = c->in[i];
+        wd[2 + i] = c->k[i];
+    }
+    *x = random_tensor(c->dtype, c->r + 2, xd, &rng);
+    *w = random_tensor(c->dtype, c->r + 2, wd, &rng);
+    *b = c->bias ? random_tensor(c->dtype, 1, &c->M, &rng) : NULL;
+}
+
+static void run_case(const conv_case *c, int threads)
+{
+    pq_tensor *x = NULL, *w = NULL, *b = NULL, *y = NULL;
+    double *ref = NULL;
+    case_tensors(c, &x, &w, &b);
+    y = run_conv(c, x, w, b, threads);
     int64_t out[3], numel = 0;
     ref = conv_reference(c, x, w, b, out, &numel);
     if (y) {
@@ -148,8 +165,6 @@ static void run_case(const conv_case *c, int threads)
     pq_tensor_destroy(&x);
     pq_tensor_destroy(&w);
     pq_tensor_destroy(&b);
-    pq_executor_destroy(&ex);
-    pq_graph_destroy(&g);
 }
 
 static const conv_case cases[] = {
@@ -169,6 +184,13 @@ static const conv_case cases[] = {
     {"conv1d_long", PQ_DTYPE_FLOAT32, 1, 2, 16, 8, 1, {300}, {5}, {1}, {2}, {3, 1}, 1},
     {"conv3d", PQ_DTYPE_FLOAT32, 3, 1, 3, 4, 1, {6, 7, 5}, {3, 2, 3}, {1, 2, 1}, {1, 1, 2},
      {1, 0, 2, 1, 1, 0}, 1},
+    /* dense 3x3 stride 1: Winograd F(2x2, 3x3), odd sizes, tiles across images and chunks */
+    {"conv2d_winograd", PQ_DTYPE_FLOAT32, 2, 3, 24, 20, 1, {13, 10}, {3, 3}, {1, 1}, {1, 1},
+     {1, 1, 1, 1}, 1},
+    {"conv2d_winograd_asym_nobias", PQ_DTYPE_FLOAT32, 2, 2, 16, 9, 1, {8, 15}, {3, 3},
+     {1, 1}, {1, 1}, {0, 2, 1, 0}, 0},
+    {"conv2d_winograd_many_tiles", PQ_DTYPE_FLOAT32, 2, 5, 8, 8, 1, {31, 29}, {3, 3},
+     {1, 1}, {1, 1}, {1, 1, 1, 1}, 1},
     {"conv2d_f64", PQ_DTYPE_FLOAT64, 2, 2, 16, 5, 1, {12, 13}, {3, 3}, {1, 1}, {1, 1},
      {1, 1, 1, 1}, 1},
 };
@@ -177,6 +199,47 @@ PQ_TEST(conv_matches_reference_at_1_2_3_threads)
 {
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         for (int t = 1; t <= 3; t++) run_case(&cases[i], t);
+}
+
+/* Every sample's output is the same bits whether it runs alone or in a batch (calibration
+ * depends on it: batches of any size must give the same statistics), on every path. */
+PQ_TEST(conv_output_does_not_depend_on_batch_size)
+{
+    static const char *names[] = {"conv2d_winograd", "conv2d_winograd_many_tiles",
+                                  "conv2d_tiles", "conv2d_depthwise", "conv2d_pointwise",
+                                  "conv2d_group"};
+    for (size_t n = 0; n < sizeof names / sizeof *names; n++) {
+        const conv_case *c = NULL;
+        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+            if (!strcmp(cases[i].name, names[n])) c = &cases[i];
+        PQ_EXPECT(c != NULL);
+        if (!c) continue;
+        pq_tensor *x = NULL, *w = NULL, *b = NULL, *y = NULL;
+        case_tensors(c, &x, &w, &b);
+        y = run_conv(c, x, w, b, 1);
+        int64_t per_x = x->numel / c->N, per_y = y ? y->numel / c->N : 0;
+        for (int64_t s = 0; y && s < c->N; s++) {
+            pq_err err = {0};
+            pq_tensor *xs = NULL, *ys = NULL;
+            int64_t dims[PQ_MAX_RANK];
+            memcpy(dims, x->dims, sizeof dims);
+            dims[0] = 1;
+            PQ_EXPECT_OK(pq_tensor_create(x->dtype, x->rank, dims, &xs, &err), &err);
+            if (!xs) continue;
+            memcpy(PQ_DATA(xs, float), PQ_DATA(x, float) + s * per_x, (size_t)per_x * sizeof(float));
+            ys = run_conv(c, xs, w, b, 1);
+            if (ys && memcmp(PQ_DATA(ys, float), PQ_DATA(y, float) + s * per_y,
+                             (size_t)per_y * sizeof(float)) != 0)
+                PQ_FAIL_AT("%s: sample %lld alone differs from the batch of %lld", c->name,
+                           (long long)s, (long long)c->N);
+            pq_tensor_destroy(&xs);
+            pq_tensor_destroy(&ys);
+        }
+        pq_tensor_destroy(&x);
+        pq_tensor_destroy(&w);
+        pq_tensor_destroy(&b);
+        pq_tensor_destroy(&y);
+    }
 }
 
 /* Runs a two-input op on x and w at `threads` threads; returns the status and leaves the

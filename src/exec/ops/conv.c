@@ -9,12 +9,14 @@
  * (stays in L2) into its own slice of the executor workspace and runs a single-threaded
  * GEMM into Y (see gemm_blas.h for why BLAS never threads itself here). A 1x1 kernel with
  * stride 1 and no padding skips im2col (the image is the patch matrix); depthwise 2-D
- * convolution (group == C == M) runs a direct vectorised loop. ConvTranspose:
+ * convolution (group == C == M) runs a direct vectorised loop; dense 3x3 stride-1 convolutions
+ * go through Winograd F(2x2, 3x3) (winograd.c). ConvTranspose:
  * cols [M/g * K, P_in] = W_g^T X_g, then col2im scatters the columns into Y. float32 goes through cblas_sgemm, float64 through cblas_dgemm, float16 and
  * bfloat16 through the float32 kernels on widened copies.
  */
 #include "../exec_internal.h"
 #include "gemm_blas.h"
+#include "winograd.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -821,6 +823,13 @@ static pq_status conv_f32_epi(pq_exec_node *n, const conv_geom *g, const float *
         int threads = pq_node_threads(n);
         conv_depthwise2d_f32(n, g, x, w, b, y, threads < 1 ? 1 : threads, clo, chi);
         return PQ_OK;
+    }
+    if (g->r == 2 && g->G == 1 && g->k[0] == 3 && g->k[1] == 3 && g->s[0] == 1 &&
+        g->s[1] == 1 && g->d[0] == 1 && g->d[1] == 1) {
+        pq_wino_shape ws = {g->N, g->C, g->in[0], g->in[1], g->M, g->out[0], g->out[1],
+                            g->pb[0], g->pb[1]};
+        if (pq__winograd_applies(&ws))
+            return pq__conv3x3_winograd_f32(n, &ws, x, w, b, y, clo, chi, err);
     }
     return conv_gemm_f32(n, g, x, w, b, y, clamp, clo, chi, err);
 }
