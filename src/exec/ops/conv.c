@@ -641,6 +641,55 @@ CONV_CLONES static void dw_flat_s1_f32(const float *restrict xp, int64_t Wp, int
     }
 }
 
+/* Strided 3x3 depthwise plane on a zero-padded copy xp (Hp x Wp): one vector loop per
+ * output row, no border cases. */
+CONV_CLONES static void dw_rows_3x3_f32(const float *restrict xp, int64_t Wp, int64_t OH,
+                                        int64_t OW, const float *restrict wp, int64_t sh,
+                                        int64_t sw, int64_t dh, int64_t dw, float b0,
+                                        float *restrict yp, float clo, float chi)
+{
+    const float w00 = wp[0], w01 = wp[1], w02 = wp[2], w10 = wp[3], w11 = wp[4];
+    const float w12 = wp[5], w20 = wp[6], w21 = wp[7], w22 = wp[8];
+    for (int64_t oh = 0; oh < OH; oh++) {
+        const float *restrict r0 = xp + oh * sh * Wp, *restrict r1 = r0 + dh * Wp;
+        const float *restrict r2 = r1 + dh * Wp;
+        float *restrict yr = yp + oh * OW;
+        if (sw == 2 && dw == 1) {
+#pragma omp simd
+            for (int64_t ow = 0; ow < OW; ow++) {
+                const int64_t q = 2 * ow;
+                float acc = b0;
+                acc += w00 * r0[q];
+                acc += w01 * r0[q + 1];
+                acc += w02 * r0[q + 2];
+                acc += w10 * r1[q];
+                acc += w11 * r1[q + 1];
+                acc += w12 * r1[q + 2];
+                acc += w20 * r2[q];
+                acc += w21 * r2[q + 1];
+                acc += w22 * r2[q + 2];
+                yr[ow] = clampf(acc, clo, chi);
+            }
+            continue;
+        }
+#pragma omp simd
+        for (int64_t ow = 0; ow < OW; ow++) {
+            const int64_t q = ow * sw;
+            float acc = b0;
+            acc += w00 * r0[q];
+            acc += w01 * r0[q + dw];
+            acc += w02 * r0[q + 2 * dw];
+            acc += w10 * r1[q];
+            acc += w11 * r1[q + dw];
+            acc += w12 * r1[q + 2 * dw];
+            acc += w20 * r2[q];
+            acc += w21 * r2[q + dw];
+            acc += w22 * r2[q + 2 * dw];
+            yr[ow] = clampf(acc, clo, chi);
+        }
+    }
+}
+
 /* Copies plane x (H x W) into xp (Hp x Wp) at (ph, pw), zeros around it. */
 static void pad_plane_f32(const float *restrict x, int64_t H, int64_t W, float *restrict xp,
                           int64_t Hp, int64_t Wp, int64_t ph, int64_t pw)
@@ -656,9 +705,9 @@ static void pad_plane_f32(const float *restrict x, int64_t H, int64_t W, float *
 }
 
 /* Depthwise 2-D (group == C == M), float32: direct loop, parallel over (image, channel),
- * clamped to [clo, chi] (the identity for -inf, +inf). Stride 1 runs on zero-padded planes
- * (dw_flat_s1_f32) when the workspace is available; other strides skip the taps that fall
- * in the padding. The caller guarantees KH, KW <= 64. */
+ * clamped to [clo, chi] (the identity for -inf, +inf). Stride 1 (dw_flat_s1_f32) and
+ * strided 3x3 kernels (dw_rows_3x3_f32) run on zero-padded planes when the workspace is
+ * available; anything else skips the taps that fall in the padding. The caller guarantees KH, KW <= 64. */
 static void conv_depthwise2d_f32(pq_exec_node *n, const conv_geom *g, const float *restrict x,
                                  const float *restrict w, const float *restrict bias,
                                  float *restrict y, int threads, float clo, float chi)
@@ -680,6 +729,22 @@ static void conv_depthwise2d_f32(pq_exec_node *n, const conv_geom *g, const floa
                 memset(xp + Hp * Wp, 0, (size_t)(g->k[1] * g->d[1]) * sizeof *xp);
                 dw_flat_s1_f32(xp, Wp, OH, OW, w + ch * KHW, g->k[0], g->k[1], g->d[0], g->d[1],
                                bias ? bias[ch] : 0.0f, tmp, y + pl * OHW, clo, chi);
+            }
+            return;
+        }
+    }
+    if (g->k[0] == 3 && g->k[1] == 3) { /* strided 3x3 (MobileNet's downsampling layers) */
+        const int64_t Hp = H + g->pb[0] + g->pe[0], Wp = W + g->pb[1] + g->pe[1];
+        const int64_t per = Hp * Wp + 16;
+        float *ws = pq_node_workspace(n, (size_t)(threads * per) * sizeof(float));
+        if (ws && (OH - 1) * g->s[0] + 2 * g->d[0] < Hp && (OW - 1) * g->s[1] + 2 * g->d[1] < Wp) {
+#pragma omp parallel for num_threads(threads) schedule(static) if(threads > 1)
+            for (int64_t pl = 0; pl < planes; pl++) {
+                int64_t ch = pl % g->C;
+                float *xp = ws + (int64_t)thread_id() * per;
+                pad_plane_f32(x + pl * HW, H, W, xp, Hp, Wp, g->pb[0], g->pb[1]);
+                dw_rows_3x3_f32(xp, Wp, OH, OW, w + ch * KHW, g->s[0], g->s[1], g->d[0],
+                                g->d[1], bias ? bias[ch] : 0.0f, y + pl * OHW, clo, chi);
             }
             return;
         }
