@@ -43,10 +43,11 @@ static const char *range_str(int has, double lo, double hi, char *buf, size_t ca
     return buf;
 }
 
-/* The data range of a histogram: "[lo, hi]", or "|x| <= hi" when it counts magnitudes. */
+/* The data range of a histogram: "[lo, hi]", or "|x| in [0, hi]" when it counts
+ * magnitudes. */
 static const char *hist_range_str(const pq_report_hist *h, char *buf, size_t cap)
 {
-    if (h->n_bins > 0 && h->abs_values) snprintf(buf, cap, "|x| <= %.4g", h->hi);
+    if (h->n_bins > 0 && h->abs_values) snprintf(buf, cap, "|x| in [0, %.4g]", h->hi);
     else range_str(h->n_bins > 0, h->lo, h->hi, buf, cap);
     return buf;
 }
@@ -233,7 +234,7 @@ pq_status pq_report_markdown(const pq_report *r, char **text, pq_err *err)
         }
         for (int k = 0; k < nw; k++) {
             const pq_report_row *w = &r->rows[worst[k]];
-            if (w->hist.n_bins > 0 || !w->hist_note) continue;
+            if (!w->hist_note) continue;
             PQ_TRY(pq__strbuf_printf(&b, err, "- %d. ", k + 1));
             PQ_TRY(put_md(&b, w->variable, err));
             PQ_TRY(pq__strbuf_printf(&b, err, ": "));
@@ -497,9 +498,15 @@ static pq_status svg_hist(pq__strbuf *b, const pq_report_row *w, int rank, pq_er
     if (hs->n_bins <= 0) {
         PQ_TRY(pq__strbuf_printf(b, err, "<text x=\"%.0f\" y=\"%.0f\" font-size=\"12\">",
                                  x0, (y0 + y1) / 2));
-        PQ_TRY(put_html(b, w->hist_note ? w->hist_note : "no histogram recorded", 80, err));
+        PQ_TRY(put_html(b, w->hist_note ? w->hist_note : "no histogram recorded", 90, err));
         PQ_TRY(pq__strbuf_printf(b, err, "</text>\n</svg></div>\n"));
         return PQ_OK;
+    }
+    if (w->hist_note) {
+        PQ_TRY(pq__strbuf_printf(b, err, "<text x=\"8\" y=\"29\" font-size=\"10\" "
+                                         "fill=\"#555\">"));
+        PQ_TRY(put_html(b, w->hist_note, 100, err));
+        PQ_TRY(pq__strbuf_printf(b, err, "</text>\n"));
     }
     /* A histogram of |x| shows the clip range as its magnitude bound only. */
     double amag = fmax(fabs(hs->clip_lo), fabs(hs->clip_hi));

@@ -159,16 +159,19 @@ static pq_status observer_hists(pq_report *r, const pq_app_obs_hists *hs, pq_err
         r,
         "Histograms kept by the calibration observers over the calibration data (reduced over "
         "all ranks); the red dashed lines are the clip range each observer chose, before the "
-        "integer grid. Observers without a histogram (minmax, isotone) are said so.",
+        "integer grid. Observers without a histogram (minmax, isotone) are said so; a "
+        "variable without an observer of its own shows the analysis' float values.",
         err));
     for (int i = 0; i < r->n_rows; i++) {
         const pq_app_obs_hist *h = find_hist(hs, r->rows[i].variable);
         if (!h) {
-            PQ_TRY(pq_report_set_row_hist(r, i, NULL,
+            /* Its TQC follows another one's (a fused activation, Concat, MaxPool): the
+             * analysis' float histogram with the range its TQC represents stays. */
+            PQ_TRY(pq_report_set_row_hist(r, i, &r->rows[i].hist,
                                           r->rows[i].quantized
-                                              ? "no observer of its own (its TQC follows "
-                                                "another one, or is a parameter)"
-                                              : "not quantized",
+                                              ? "no observer of its own: float values of "
+                                                "the analysis, clip = its TQC's range"
+                                              : "not quantized: float values of the analysis",
                                           err));
         } else if (h->h.n_bins == 0) {
             pq_report_hist clip;
@@ -176,8 +179,8 @@ static pq_status observer_hists(pq_report *r, const pq_app_obs_hists *hs, pq_err
             clip.has_clip = 1;
             clip.clip_lo = h->h.clip_lo;
             clip.clip_hi = h->h.clip_hi;
-            snprintf(note, sizeof note, "%s observer: no histogram (it keeps only the range), "
-                     "clip range [%.4g, %.4g]", h->algo, h->h.clip_lo, h->h.clip_hi);
+            snprintf(note, sizeof note, "%s observer: no histogram (it keeps only the range)",
+                     h->algo);
             PQ_TRY(pq_report_set_row_hist(r, i, &clip, note, err));
         } else {
             if (h->n_channels > 1)
