@@ -3,6 +3,7 @@
 # Idempotent: packages already installed are skipped; nothing is downloaded from elsewhere.
 #   scripts/install-deps.sh            build + test dependencies
 #   scripts/install-deps.sh --fixtures also the Python packages used to make test fixtures
+#                                      and chromium (the report screenshot test)
 set -euo pipefail
 
 build_pkgs=(
@@ -13,7 +14,8 @@ build_pkgs=(
   libonnx-dev libonnx-testdata
   libopenblas-dev libcyaml-dev libjansson-dev
 )
-fixture_pkgs=(python3-numpy python3-onnx python3-h5py python3-torch python3-torchvision python3-sklearn python3-pil)
+fixture_pkgs=(python3-numpy python3-onnx python3-h5py python3-torch python3-torchvision python3-sklearn python3-pil
+  chromium) # chromium: e2e.report_screenshot renders the HTML report headless
 
 want=("${build_pkgs[@]}")
 if [ "${1:-}" = "--fixtures" ]; then want+=("${fixture_pkgs[@]}"); fi

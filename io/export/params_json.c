@@ -375,6 +375,19 @@ static pq_status stage_tqc(pq_graph *g, json_t *jt, staged *s, pq_err *err)
         PQ_CHECK(isfinite(t->scale[k]) && isfinite(t->offset[k]), PQ_ERR_FORMAT,
                  "scale/offset %zu does not fit a float32", k);
     }
+    /* The parameter count must fit the variable: one per tensor, dims[channel_axis] per
+     * channel (when the shape is known), so a file of another model's shapes is refused. */
+    PQ_CHECK(!(policy & PQ_QPOLICY_PER_TENSOR) || n <= 1, PQ_ERR_INVALID,
+             "per-tensor TQC with %zu scales", n);
+    if ((policy & PQ_QPOLICY_PER_CHANNEL) && n > 0 && v && v->rank >= 0) {
+        PQ_CHECK(axis >= -v->rank && axis < v->rank, PQ_ERR_INVALID,
+                 "channel_axis %" PRId64 " outside the variable's rank %d", axis, v->rank);
+        int64_t c = v->dims[axis < 0 ? axis + v->rank : axis];
+        PQ_CHECK(c < 0 || (int64_t)n == c, PQ_ERR_INVALID,
+                 "channel count mismatch: the file has %zu scales, the variable has %" PRId64
+                 " channels on axis %" PRId64,
+                 n, c, axis);
+    }
     json_t *jd = json_object_get(jt, "dominator");
     if (jd && !json_is_null(jd)) {
         const char *dop = NULL, *dkind = NULL;
@@ -469,8 +482,10 @@ pq_status pq_params_apply_text(pq_graph *g, const char *text, size_t len, const 
                 s->idx = i;
                 st = stage_tqc(g, json_array_get(arr, (size_t)i), s, err);
                 if (st != PQ_OK) {
-                    pq_err_prefix(err, "%s: op '%s' (%s) %s %d", name, oname, otype,
-                                  kind_name(!side), i);
+                    const pq_var *sv = side ? (i < op->n_outputs ? op->outputs[i] : NULL)
+                                            : (i < op->n_inputs ? op->inputs[i] : NULL);
+                    pq_err_prefix(err, "%s: op '%s' (%s) %s %d (variable '%s')", name, oname,
+                                  otype, kind_name(!side), i, sv ? sv->name : "(none)");
                     goto fail;
                 }
             }

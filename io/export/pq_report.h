@@ -34,6 +34,8 @@ typedef struct pq_report_hist {
     int64_t *counts;     /* n_bins counts (owned); bin k covers [lo + k w, lo + (k+1) w),
                             w = (hi - lo) / n_bins, the last bin includes hi */
     double lo, hi;       /* range of the bins */
+    int abs_values;      /* the bins count |x| (lo >= 0), as kl and symmetric percentile
+                            observers keep them; 0: they count x */
     int has_clip;        /* clip_lo/clip_hi are set */
     double clip_lo, clip_hi; /* the range the quantizer represents (or the observer's clip
                                 range, before the integer grid) */
@@ -50,6 +52,8 @@ typedef struct pq_report_row {
     double layer_snr, layer_cosine; /* only this layer quantized; NAN when not measured */
     int64_t numel;       /* elements compared (over all evaluated batches) */
     pq_report_hist hist;
+    char *hist_note;     /* why there is no histogram (e.g. "minmax observer: ..."), shown
+                            instead of the chart; owned; NULL: none */
 } pq_report_row;
 
 typedef struct pq_report_phase {
@@ -64,6 +68,9 @@ typedef struct pq_report {
     int64_t samples;     /* calibration samples; -1 unknown */
     int world_size;      /* processes of the run; 0 unknown */
     int64_t eval_samples;/* samples of the error analysis; -1 unknown */
+    int n_info;          /* further summary lines (data file, accuracy, ...) */
+    char **info_keys, **info_values; /* n_info each, owned */
+    char *hist_caption;  /* the text above the histograms; NULL: the analysis' default */
     int n_rows, cap_rows;
     pq_report_row *rows; /* in execution (graph) order */
     int n_phases, cap_phases;
@@ -89,6 +96,16 @@ pq_status pq_report_set_summary(pq_report *r, const pq_report_summary *s, pq_err
 pq_status pq_report_add_row(pq_report *r, const pq_report_row *row, pq_err *err);
 /* Appends a phase (name copied). */
 pq_status pq_report_add_phase(pq_report *r, const char *name, double seconds, pq_err *err);
+/* Appends a line "key: value" to the run summary (both copied). PQ_ERR_INVALID for NULL. */
+pq_status pq_report_add_info(pq_report *r, const char *key, const char *value, pq_err *err);
+/* Replaces row i's histogram by a copy of h (NULL: none) and its note by a copy of note
+ * (NULL: none). PQ_ERR_INVALID for a bad index or histogram (as pq_report_add_row). The row
+ * is unchanged on failure. */
+pq_status pq_report_set_row_hist(pq_report *r, int i, const pq_report_hist *h, const char *note,
+                                 pq_err *err);
+/* Sets the text shown above the histograms (copied; NULL: the default, which describes
+ * pq_report_analyze's float histograms). */
+pq_status pq_report_set_hist_caption(pq_report *r, const char *text, pq_err *err);
 
 /* The indices of the (at most) k rows with the largest graphwise SNR (worst first; ties
  * keep row order; rows without a graphwise SNR are left out). idx holds at least k ints.

@@ -12,8 +12,18 @@
  * (per-channel) is from opset 13 (onnx/defs/quantization/defs.cc). */
 #define QDQ_MIN_OPSET 10
 #define QDQ_AXIS_OPSET 13
-/* ONNX IR version required by opset 13 (onnx/helper.py VERSION_TABLE: 1.8 -> IR 7). */
-#define IR_FOR_OPSET13 7
+/* Operators the passes create from newer opsets than the model's (src/passes
+ * fuse_transformer.c): LayerNormalization is ai.onnx from opset 17, Gelu from opset 20
+ * (onnx/defs/operator_sets.h). */
+#define LAYERNORM_OPSET 17
+#define GELU_OPSET 20
+
+/* The ONNX IR version an ai.onnx opset needs (onnx/helper.py VERSION_TABLE: 1.8 opset 13 ->
+ * IR 7, 1.10 opset 15 -> IR 8, 1.14 opset 19 -> IR 9). */
+static int64_t ir_for_opset(int64_t opset)
+{
+    return opset >= 19 ? 9 : opset >= 15 ? 8 : 7;
+}
 
 void pq_qdq_options_init(pq_qdq_options *o)
 {
@@ -352,67 +362,152 @@ fail:
     return st;
 }
 
-/* Why op would change meaning if the model's ai.onnx opset became 13; NULL when it would
- * not. Schema changes from onnx/defs/operator_sets.h (attribute inputs moved to inputs,
- * Softmax-13 axis semantics, removed operators). */
-static const char *upgrade_blocker(const pq_op *op)
+/* Why op would change meaning if the model's ai.onnx opset were raised from op->opset to
+ * target; NULL when it would not. Schema changes from onnx/defs/operator_sets.h: attributes
+ * that became inputs, Softmax-13 axis semantics, removed or renamed forms. Changes that only
+ * add types, optional inputs or attributes whose default keeps the old behaviour (Reshape-14
+ * allowzero, Pad-18 axes, Resize-18/19 modes, Scatter* reductions, Shape-15 start/end,
+ * BatchNormalization-14/15 training_mode, AveragePool-19 dilations, Cast-19 saturate,
+ * RNN-14 layout) do not block. */
+static const char *upgrade_blocker(const pq_op *op, int target)
 {
+    const int v = op->opset;
+#define CROSSES(x) (v < (x) && target >= (x))
     if (!is_default_domain(op)) return NULL;
     for (int a = 0; a < op->n_attrs; a++)
         if (op->attrs[a].type == PQ_ATTR_GRAPH || op->attrs[a].type == PQ_ATTR_GRAPHS)
             return "it has a subgraph";
-    if (op->opset < 7) return "its opset is below 7";
-    if (op->opset >= 13) return NULL;
-    if (pq_op_is(op, "Clip") && op->opset < 11) return "Clip min/max are inputs from opset 11";
-    if (pq_op_is(op, "Dropout") && op->opset < 12 && pq_op_find_attr(op, "ratio"))
+    if (v >= target) return NULL;
+    if (v < 7) return "its opset is below 7";
+    if (pq_op_is(op, "Clip") && CROSSES(11)) return "Clip min/max are inputs from opset 11";
+    if (pq_op_is(op, "Dropout") && CROSSES(12) && pq_op_find_attr(op, "ratio"))
         return "Dropout ratio is an input from opset 12";
     if ((pq_op_is(op, "Squeeze") || pq_op_is(op, "Unsqueeze") || pq_op_is(op, "ReduceSum")) &&
-        pq_op_find_attr(op, "axes"))
+        CROSSES(13) && pq_op_find_attr(op, "axes"))
         return "axes is an input from opset 13";
-    if (pq_op_is(op, "Split") && pq_op_find_attr(op, "split"))
+    if (pq_op_is(op, "Split") && CROSSES(13) && pq_op_find_attr(op, "split"))
         return "split is an input from opset 13";
-    if (pq_op_is(op, "Softmax") || pq_op_is(op, "LogSoftmax") || pq_op_is(op, "Hardmax"))
+    if ((pq_op_is(op, "Softmax") || pq_op_is(op, "LogSoftmax") || pq_op_is(op, "Hardmax")) &&
+        CROSSES(13))
         return "the axis semantics change at opset 13";
-    if (pq_op_is(op, "BatchNormalization") && op->opset < 9 && pq_op_find_attr(op, "spatial"))
+    if (pq_op_is(op, "BatchNormalization") && CROSSES(9) && pq_op_find_attr(op, "spatial"))
         return "the spatial attribute is gone from opset 9";
-    if ((pq_op_is(op, "Slice") || pq_op_is(op, "TopK")) && op->opset < 10)
+    if ((pq_op_is(op, "Slice") || pq_op_is(op, "TopK")) && CROSSES(10))
         return "its attributes are inputs from opset 10";
-    if ((pq_op_is(op, "Pad") || pq_op_is(op, "Resize")) && op->opset < 11)
+    if ((pq_op_is(op, "Pad") || pq_op_is(op, "Resize")) && CROSSES(11))
         return "its attributes are inputs from opset 11";
-    if (pq_op_is(op, "Upsample") || pq_op_is(op, "Scatter"))
-        return "the operator is deprecated at opset 13";
+    if ((pq_op_is(op, "Upsample") || pq_op_is(op, "Scatter")) && CROSSES(10))
+        return "the operator is deprecated";
     if ((pq_op_is(op, "Max") || pq_op_is(op, "Min") || pq_op_is(op, "Sum") ||
-         pq_op_is(op, "Mean")) && op->opset < 8)
+         pq_op_is(op, "Mean")) && CROSSES(8))
         return "broadcasting changes at opset 8";
+    if ((pq_op_is(op, "ReduceMax") || pq_op_is(op, "ReduceMin") || pq_op_is(op, "ReduceMean") ||
+         pq_op_is(op, "ReduceProd") || pq_op_is(op, "ReduceL1") || pq_op_is(op, "ReduceL2") ||
+         pq_op_is(op, "ReduceLogSum") || pq_op_is(op, "ReduceLogSumExp") ||
+         pq_op_is(op, "ReduceSumSquare")) &&
+        CROSSES(18) && pq_op_find_attr(op, "axes"))
+        return "axes is an input from opset 18";
+    /* Split-18 wants a split input or num_outputs; an equal split by output count has
+     * neither. */
+    if (pq_op_is(op, "Split") && CROSSES(18) && (op->n_inputs < 2 || !op->inputs[1]))
+        return "Split-18 needs a split input or num_outputs";
+    if (pq_op_is(op, "DFT") && CROSSES(20)) return "axis is an input from opset 20";
+    if (pq_op_is(op, "GridSample") && CROSSES(20))
+        return "the mode values are renamed at opset 20";
+#undef CROSSES
     return NULL;
 }
 
-static pq_status ensure_opset(qdq_ctx *c, int need, const char *why_op, pq_err *err)
+/* The first op that blocks raising g's ai.onnx opset to target, or NULL. */
+static const pq_op *first_blocker(const pq_graph *g, int target, const char **why)
+{
+    for (int64_t k = 0; k < g->ops.n; k++) {
+        const pq_op *op = g->ops.items[k];
+        *why = upgrade_blocker(op, target);
+        if (*why) return op;
+    }
+    return NULL;
+}
+
+static pq_status ensure_opset(qdq_ctx *c, int target, const char *why_op, pq_err *err)
 {
     pq_status st = PQ_OK;
     pq_graph *g = c->g;
     int64_t v = pq_graph_opset(g, "");
-    if (v >= need) return PQ_OK;
+    const char *why = NULL;
+    if (v >= target) return PQ_OK;
     PQ_CHECK(c->opts->allow_opset_upgrade, PQ_ERR_UNSUPPORTED,
              "the model's ai.onnx opset is %" PRId64 " but %s needs opset %d (upgrade not "
              "allowed by the options)",
-             v, why_op, need);
-    for (int64_t k = 0; k < g->ops.n; k++) {
-        const pq_op *op = g->ops.items[k];
-        const char *why = upgrade_blocker(op);
-        PQ_CHECK(!why, PQ_ERR_UNSUPPORTED,
-                 "the model's ai.onnx opset is %" PRId64 " but %s needs opset %d; op '%s' (%s, "
-                 "opset %d) blocks the upgrade: %s (the normalize pass converts attribute forms)",
-                 v, why_op, need, op->name, op->type, op->opset, why);
-    }
+             v, why_op, target);
+    const pq_op *b = first_blocker(g, target, &why);
+    PQ_CHECK(!b, PQ_ERR_UNSUPPORTED,
+             "the model's ai.onnx opset is %" PRId64 " but %s needs opset %d; op '%s' (%s, "
+             "opset %d) blocks the upgrade: %s (the normalize pass converts attribute forms)",
+             v, why_op, target, b ? b->name : "", b ? b->type : "", b ? b->opset : 0,
+             why ? why : "");
     for (int64_t k = 0; k < g->ops.n; k++) {
         pq_op *op = g->ops.items[k];
-        if (is_default_domain(op)) op->opset = QDQ_AXIS_OPSET;
+        if (is_default_domain(op)) op->opset = target;
     }
-    PQ_TRY(pq_graph_set_opset(g, "", QDQ_AXIS_OPSET, err));
-    if (g->ir_version < IR_FOR_OPSET13) g->ir_version = IR_FOR_OPSET13;
+    PQ_TRY(pq_graph_set_opset(g, "", target, err));
+    if (g->ir_version < ir_for_opset(target)) g->ir_version = ir_for_opset(target);
 fail:
     return st;
+}
+
+/* Turns every ai.onnx Gelu into ONNX Runtime's contrib op (domain com.microsoft, opset 1):
+ * Gelu for the exact (erf) form, FastGelu for approximate "tanh" (the same formula,
+ * 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))). For a model whose opset cannot be raised
+ * to 20. */
+static pq_status gelu_to_contrib(pq_graph *g, pq_err *err)
+{
+    pq_status st = PQ_OK;
+    for (int64_t k = 0; k < g->ops.n; k++) {
+        pq_op *op = g->ops.items[k];
+        if (!is_default_domain(op) || !pq_op_is(op, "Gelu")) continue;
+        const pq_attr *a = pq_op_find_attr(op, "approximate");
+        int tanh_form = a && a->type == PQ_ATTR_STRING && a->s && strcmp(a->s, "tanh") == 0;
+        PQ_CHECK(!a || tanh_form || (a->type == PQ_ATTR_STRING && a->s && strcmp(a->s, "none") == 0),
+                 PQ_ERR_UNSUPPORTED, "op '%s' (Gelu): approximate must be 'none' or 'tanh'",
+                 op->name);
+        char *dom = pq_strdup("com.microsoft"), *type = pq_strdup(tanh_form ? "FastGelu" : "Gelu");
+        if (!dom || !type) {
+            pq_free(dom);
+            pq_free(type);
+            PQ_CHECK(0, PQ_ERR_NOMEM, "out of memory");
+        }
+        pq_free(op->domain);
+        pq_free(op->type);
+        op->domain = dom;
+        op->type = type;
+        op->opset = 1;
+        pq_op_remove_attr(op, "approximate");
+        if (pq_graph_opset(g, "com.microsoft") < 1)
+            PQ_TRY(pq_graph_set_opset(g, "com.microsoft", 1, err));
+    }
+fail:
+    return st;
+}
+
+/* The ai.onnx opset the graph's own operators need (LayerNormalization, Gelu), and the first
+ * op that needs it (for messages). */
+static int ops_opset(const pq_graph *g, int with_gelu, const pq_op **who)
+{
+    int need = 0;
+    *who = NULL;
+    for (int64_t k = 0; k < g->ops.n; k++) {
+        const pq_op *op = g->ops.items[k];
+        int m = 0;
+        if (!is_default_domain(op)) continue;
+        if (pq_op_is(op, "LayerNormalization")) m = LAYERNORM_OPSET;
+        else if (with_gelu && pq_op_is(op, "Gelu")) m = GELU_OPSET;
+        if (m > need) {
+            need = m;
+            *who = op;
+        }
+    }
+    return need;
 }
 
 /* The opset the exported TQCs need, and the op that needs it (for messages). */
@@ -461,7 +556,26 @@ pq_status pq_export_qdq_graph(const pq_graph *src, const pq_qdq_options *opts, p
     int need = 0;
     PQ_TRY(needed_opset(src, &need, why, sizeof why, err));
     PQ_TRY(pq_graph_copy(src, 1, &c.g, err));
-    if (need) PQ_TRY(ensure_opset(&c, need, why, err));
+    {
+        /* Q/DQ below the model's opset: raise to 13. Operators of newer opsets than the
+         * model's: raise to theirs when every other op keeps its meaning; Gelu otherwise
+         * becomes ONNX Runtime's com.microsoft form. */
+        int target = need && pq_graph_opset(c.g, "") < need ? QDQ_AXIS_OPSET : 0;
+        const pq_op *who = NULL;
+        const char *bwhy = NULL;
+        int ops_need = ops_opset(c.g, 1, &who);
+        if (ops_need > pq_graph_opset(c.g, "") && ops_need == GELU_OPSET &&
+            (!opts->allow_opset_upgrade ||
+             first_blocker(c.g, ops_need > target ? ops_need : target, &bwhy) != NULL)) {
+            PQ_TRY(gelu_to_contrib(c.g, err));
+            ops_need = ops_opset(c.g, 0, &who);
+        }
+        if (ops_need > target) {
+            target = ops_need;
+            snprintf(why, sizeof why, "op '%s' (%s)", who->name, who->type);
+        }
+        if (target) PQ_TRY(ensure_opset(&c, target, why, err));
+    }
     int64_t n0 = c.g->ops.n;
     /* Outputs first: a reader whose input TQC equals the producer's reads the same pair. */
     for (int64_t k = 0; k < n0; k++) {

@@ -43,6 +43,15 @@ static const char *range_str(int has, double lo, double hi, char *buf, size_t ca
     return buf;
 }
 
+/* The data range of a histogram: "[lo, hi]", or "|x| in [0, hi]" when it counts
+ * magnitudes. */
+static const char *hist_range_str(const pq_report_hist *h, char *buf, size_t cap)
+{
+    if (h->n_bins > 0 && h->abs_values) snprintf(buf, cap, "|x| in [0, %.4g]", h->hi);
+    else range_str(h->n_bins > 0, h->lo, h->hi, buf, cap);
+    return buf;
+}
+
 static const char *or_unknown(const char *s) { return s && *s ? s : "unknown"; }
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid. */
@@ -168,7 +177,7 @@ static pq_status md_row(pq__strbuf *b, const pq_report *r, int i, int rank, pq_e
         b, err, " | %s | %s | %s | %s | %s | %s |\n", num(w->graph_snr, a, sizeof a),
         cosnum(w->graph_cosine, c, sizeof c), num(w->layer_snr, d, sizeof d),
         cosnum(w->layer_cosine, e, sizeof e),
-        range_str(w->hist.n_bins > 0, w->hist.lo, w->hist.hi, f, sizeof f),
+        hist_range_str(&w->hist, f, sizeof f),
         range_str(w->hist.has_clip, w->hist.clip_lo, w->hist.clip_hi, g, sizeof g)));
 fail:
     return st;
@@ -199,6 +208,13 @@ pq_status pq_report_markdown(const pq_report *r, char **text, pq_err *err)
     PQ_TRY(md_summary_line(&b, "world size", r->world_size > 0 ? buf : NULL, err));
     if (r->eval_samples >= 0) snprintf(buf, sizeof buf, "%lld", (long long)r->eval_samples);
     PQ_TRY(md_summary_line(&b, "evaluated samples", r->eval_samples >= 0 ? buf : NULL, err));
+    for (int i = 0; i < r->n_info; i++) {
+        PQ_TRY(pq__strbuf_printf(&b, err, "| "));
+        PQ_TRY(put_md(&b, r->info_keys[i], err));
+        PQ_TRY(pq__strbuf_printf(&b, err, " | "));
+        PQ_TRY(put_md(&b, r->info_values[i], err));
+        PQ_TRY(pq__strbuf_printf(&b, err, " |\n"));
+    }
     PQ_TRY(pq__strbuf_printf(&b, err, "| layers | %d (%lld quantized) |\n", r->n_rows,
                              (long long)n_quantized(r)));
     PQ_TRY(pq__strbuf_printf(&b, err, "| total time | %.3f s |\n\n%s\n\n", total_seconds(r),
@@ -211,6 +227,20 @@ pq_status pq_report_markdown(const pq_report *r, char **text, pq_err *err)
         PQ_TRY(pq__strbuf_printf(&b, err, MD_TABLE_HEAD));
         for (int k = 0; k < nw; k++) PQ_TRY(md_row(&b, r, worst[k], k + 1, err));
         PQ_TRY(pq__strbuf_printf(&b, err, "\n"));
+        if (r->hist_caption) {
+            PQ_TRY(pq__strbuf_printf(&b, err, "Histograms (HTML report): "));
+            PQ_TRY(put_md(&b, r->hist_caption, err));
+            PQ_TRY(pq__strbuf_printf(&b, err, "\n\n"));
+        }
+        for (int k = 0; k < nw; k++) {
+            const pq_report_row *w = &r->rows[worst[k]];
+            if (!w->hist_note) continue;
+            PQ_TRY(pq__strbuf_printf(&b, err, "- %d. ", k + 1));
+            PQ_TRY(put_md(&b, w->variable, err));
+            PQ_TRY(pq__strbuf_printf(&b, err, ": "));
+            PQ_TRY(put_md(&b, w->hist_note, err));
+            PQ_TRY(pq__strbuf_printf(&b, err, "\n%s", k + 1 == nw ? "\n" : ""));
+        }
     }
 
     PQ_TRY(pq__strbuf_printf(&b, err, "## All layers (execution order)\n\n"));
@@ -355,7 +385,7 @@ static pq_status html_row(pq__strbuf *b, const pq_report *r, int i, int rank, pq
         snr_class(w->graph_snr), num(w->graph_snr, a, sizeof a),
         cosnum(w->graph_cosine, c, sizeof c), snr_class(w->layer_snr),
         num(w->layer_snr, d, sizeof d), cosnum(w->layer_cosine, e, sizeof e),
-        range_str(w->hist.n_bins > 0, w->hist.lo, w->hist.hi, f, sizeof f),
+        hist_range_str(&w->hist, f, sizeof f),
         range_str(w->hist.has_clip, w->hist.clip_lo, w->hist.clip_hi, g, sizeof g)));
 fail:
     return st;
@@ -466,13 +496,24 @@ static pq_status svg_hist(pq__strbuf *b, const pq_report_row *w, int rank, pq_er
     PQ_TRY(pq__strbuf_printf(b, err, " (graphwise SNR %s)</text>\n",
                              num(w->graph_snr, a, sizeof a)));
     if (hs->n_bins <= 0) {
-        PQ_TRY(pq__strbuf_printf(b, err, "<text x=\"%.0f\" y=\"%.0f\" font-size=\"12\">no "
-                                         "histogram recorded</text>\n</svg></div>\n",
+        PQ_TRY(pq__strbuf_printf(b, err, "<text x=\"%.0f\" y=\"%.0f\" font-size=\"12\">",
                                  x0, (y0 + y1) / 2));
+        PQ_TRY(put_html(b, w->hist_note ? w->hist_note : "no histogram recorded", 90, err));
+        PQ_TRY(pq__strbuf_printf(b, err, "</text>\n</svg></div>\n"));
         return PQ_OK;
     }
+    if (w->hist_note) {
+        PQ_TRY(pq__strbuf_printf(b, err, "<text x=\"8\" y=\"29\" font-size=\"10\" "
+                                         "fill=\"#555\">"));
+        PQ_TRY(put_html(b, w->hist_note, 100, err));
+        PQ_TRY(pq__strbuf_printf(b, err, "</text>\n"));
+    }
+    /* A histogram of |x| shows the clip range as its magnitude bound only. */
+    double amag = fmax(fabs(hs->clip_lo), fabs(hs->clip_hi));
     double lo = hs->lo, hi = hs->hi;
-    if (hs->has_clip) {
+    if (hs->has_clip && hs->abs_values) {
+        hi = fmax(hi, amag);
+    } else if (hs->has_clip) {
         lo = fmin(lo, hs->clip_lo);
         hi = fmax(hi, hs->clip_hi);
     }
@@ -524,7 +565,8 @@ static pq_status svg_hist(pq__strbuf *b, const pq_report_row *w, int rank, pq_er
     }
     if (hs->has_clip) {
         double xs[2] = {XOF(hs->clip_lo), XOF(hs->clip_hi)};
-        for (int k = 0; k < 2; k++)
+        if (hs->abs_values) xs[0] = xs[1] = XOF(amag);
+        for (int k = hs->abs_values ? 1 : 0; k < 2; k++)
             PQ_TRY(pq__strbuf_printf(b, err,
                                      "<line x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\" "
                                      "stroke=\"#d0312d\" stroke-width=\"2\" "
@@ -538,8 +580,8 @@ static pq_status svg_hist(pq__strbuf *b, const pq_report_row *w, int rank, pq_er
     }
     PQ_TRY(pq__strbuf_printf(b, err,
                              "<text x=\"%.0f\" y=\"%.0f\" font-size=\"11\" text-anchor=\"end\" "
-                             "fill=\"#555\">%lld bins, log(1 + count)</text>\n</svg></div>\n",
-                             x1, H - 8, (long long)hs->n_bins));
+                             "fill=\"#555\">%lld bins%s, log(1 + count)</text>\n</svg></div>\n",
+                             x1, H - 8, (long long)hs->n_bins, hs->abs_values ? " of |x|" : ""));
 #undef XOF
 fail:
     return st;
@@ -581,6 +623,13 @@ pq_status pq_report_html(const pq_report *r, char **text, pq_err *err)
     PQ_TRY(html_summary_line(&b, "world size", r->world_size > 0 ? buf : NULL, err));
     if (r->eval_samples >= 0) snprintf(buf, sizeof buf, "%lld", (long long)r->eval_samples);
     PQ_TRY(html_summary_line(&b, "evaluated samples", r->eval_samples >= 0 ? buf : NULL, err));
+    for (int i = 0; i < r->n_info; i++) {
+        PQ_TRY(pq__strbuf_printf(&b, err, "<tr><th>"));
+        PQ_TRY(put_html(&b, r->info_keys[i], 0, err));
+        PQ_TRY(pq__strbuf_printf(&b, err, "</th><td>"));
+        PQ_TRY(put_html(&b, r->info_values[i], 0, err));
+        PQ_TRY(pq__strbuf_printf(&b, err, "</td></tr>\n"));
+    }
     snprintf(buf, sizeof buf, "%d (%lld quantized)", r->n_rows, (long long)n_quantized(r));
     PQ_TRY(html_summary_line(&b, "layers", buf, err));
     snprintf(buf, sizeof buf, "%.3f s", total_seconds(r));
@@ -604,9 +653,13 @@ pq_status pq_report_html(const pq_report *r, char **text, pq_err *err)
     if (nw > 0) {
         PQ_TRY(pq__strbuf_printf(&b, err,
                                  "<h2>Activation histograms of the worst layers</h2>\n<p "
-                                 "class=\"note\">Float values seen in the analysis; the red "
-                                 "dashed lines are the clip range the quantizer represents.</p>"
-                                 "\n<div class=\"charts\">\n"));
+                                 "class=\"note\">"));
+        if (r->hist_caption) PQ_TRY(put_html(&b, r->hist_caption, 0, err));
+        else
+            PQ_TRY(pq__strbuf_printf(&b, err, "Float values seen in the analysis; the red dashed "
+                                              "lines are the clip range the quantizer "
+                                              "represents."));
+        PQ_TRY(pq__strbuf_printf(&b, err, "</p>\n<div class=\"charts\">\n"));
         for (int k = 0; k < nw; k++) PQ_TRY(svg_hist(&b, &r->rows[worst[k]], k + 1, err));
         PQ_TRY(pq__strbuf_printf(&b, err, "</div>\n"));
     }

@@ -3,7 +3,8 @@
 #define PQ_APP_CALIB_H
 
 /* calibrate --config RUN.yaml [--set KEY=VALUE]... [--quiet] [--eval-input NAME=DATASET]...
- * [--labels DATASET] [--checkpoint CKPT.h5] [--resume CKPT.h5]: the calibration pipeline
+ * [--labels DATASET] [--checkpoint CKPT.h5] [--resume CKPT.h5] [--params SAVED.json]: the
+ * calibration pipeline (or, with --params, saved parameters re-applied instead)
  * from a run file on its HDF5 data, a summary table (per-output SNR and cosine, top-1
  * accuracy with labels) on stdout, and the outputs the config's export section asks for
  * (written only when everything succeeded). Under mpirun every rank runs it: the batches are

@@ -1,7 +1,9 @@
 /* cmd_calibrate.c - `ppq-calib calibrate --config RUN.yaml [--set KEY=VALUE]... [--quiet]
- * [--eval-input NAME=DATASET]... [--labels DATASET] [--checkpoint CKPT.h5] [--resume CKPT.h5]`:
- * load the model, run the graph passes, quantize and calibrate on the HDF5 data, evaluate
- * the quantized simulation against float, print a summary and write the exports.
+ * [--eval-input NAME=DATASET]... [--labels DATASET] [--checkpoint CKPT.h5] [--resume CKPT.h5]
+ * [--params PARAMS.json]`: load the model, run the graph passes, quantize and calibrate on
+ * the HDF5 data (or re-apply saved parameters with --params), evaluate the quantized
+ * simulation against float, print a summary and write the exports and the report
+ * (calib_report.c).
  *
  * Distributed (mpi/, docs/mpi.md): every rank runs this command. Rank 0 reads the config and
  * the model, which are broadcast and checked by digest; every rank builds the same graph,
@@ -15,6 +17,7 @@
  * leaves no output file. */
 #include "app.h"
 #include "app_calib.h"
+#include "calib_report.h"
 #include "calib/pq_calib.h"
 #include "pq_config.h"
 #include "pq_core.h"
@@ -41,6 +44,7 @@ static void calibrate_usage(FILE *to)
             "usage: ppq-calib calibrate --config RUN.yaml [--set KEY=VALUE]... [--quiet]\n"
             "                           [--eval-input NAME=DATASET]... [--labels DATASET]\n"
             "                           [--checkpoint CKPT.h5] [--resume CKPT.h5]\n"
+            "                           [--params PARAMS.json]\n"
             "  --config      the run file (configs/reference.yaml lists every key)\n"
             "  --set a.b=v   override a key (the value is YAML)\n"
             "  --quiet       no summary on stdout\n"
@@ -50,6 +54,8 @@ static void calibrate_usage(FILE *to)
             "  --checkpoint  write the reduced statistics to CKPT.h5 after each pass (rank 0)\n"
             "  --resume      continue from CKPT.h5 (digests of model, config and data checked),\n"
             "                skipping its completed passes; keeps writing it\n"
+            "  --params      re-apply saved parameters (the json export) instead of calibrating,\n"
+            "                then evaluate and export as the config says\n"
             "under mpirun the batches are sharded over the ranks; results are bitwise those of\n"
             "one process; rank 0 prints progress (stderr), the summary and writes the outputs\n");
 }
@@ -201,33 +207,7 @@ static pq_status make_dirs(const char *path, pq_err *err)
     return PQ_OK;
 }
 
-/* Writes text to path atomically (temporary name in the same folder, fsync, rename). */
-static pq_status write_atomic(const char *path, const char *text, pq_err *err)
-{
-    size_t n = strlen(path) + 32;
-    char *tmp = pq_malloc(n);
-    if (!tmp) return pq_err_set(err, PQ_ERR_NOMEM, "out of memory");
-    snprintf(tmp, n, "%s.tmp%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    pq_status st = PQ_OK;
-    if (!f) {
-        st = pq_err_set(err, PQ_ERR_IO, "%s: cannot write: %s", tmp, strerror(errno));
-    } else {
-        size_t len = strlen(text);
-        int bad = fwrite(text, 1, len, f) != len;
-        bad |= fflush(f) != 0;
-        bad |= fsync(fileno(f)) != 0;
-        bad |= fclose(f) != 0;
-        if (bad || rename(tmp, path) != 0) {
-            st = pq_err_set(err, PQ_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-            remove(tmp);
-        }
-    }
-    pq_free(tmp);
-    return st;
-}
-
-/* A growable text buffer for the report. */
+/* A growable text buffer for the summary on stdout. */
 typedef struct sbuf {
     char *s;
     size_t n, cap;
@@ -283,42 +263,14 @@ static void summary_table(sbuf *b, const pq_calib_eval *e, int all, unsigned met
                   md ? "\n" : "", e->samples, e->acc_float, e->acc_quant);
 }
 
-static char *report_text(const pq_config *cfg, const pq_calib_stats *cs, int64_t n_batches,
-                         int64_t n_samples, const pq_calib_eval *e, const pq_provenance *p)
-{
-    sbuf b = {0};
-    sb_printf(&b, "# ppq-calib calibration report\n\n");
-    sb_printf(&b, "- model: `%s` (sha256 %s)\n- data: `%s` (sha256 %s)\n- platform: %s\n",
-              cfg->model, p->model_sha256, cfg->data.file, p->data_sha256, cfg->platform);
-    sb_printf(&b, "- activation: %s, weight: %s, batch size %" PRId64 "\n",
-              pq_calib_algo_name(cfg->calibration.activation),
-              pq_calib_algo_name(cfg->calibration.weight), cfg->calibration.batch_size);
-    sb_printf(&b, "- observers: %" PRId64 ", passes: %d, batches: %" PRId64 ", samples: %" PRId64
-              "\n- version %s, world size %d\n\n## Outputs\n\n",
-              cs->observers, cs->n_passes, n_batches, n_samples, p->version,
-              p->world_size);
-    summary_table(&b, e, 0, cfg->analysis.metrics, 1);
-    if (cfg->analysis.enabled) {
-        sb_printf(&b, "\n## Quantized variables\n\n");
-        summary_table(&b, e, 1, cfg->analysis.metrics, 1);
-    }
-    if (b.oom) {
-        pq_free(b.s);
-        return NULL;
-    }
-    return b.s;
-}
-
 /* Writes the outputs the config asks for (rank 0), each atomically; on failure removes
- * those this call wrote. written[] receives the paths (at most 4). */
-static pq_status write_exports(const pq_config *cfg, const pq_graph *g, const pq_calib_stats *cs,
-                               int64_t n_batches, int64_t n_samples, const pq_calib_eval *ev,
-                               const pq_provenance *prov, const char **written, int *n_written,
-                               pq_err *err)
+ * those this call wrote. pj: the provenance object; rep: the report (Markdown at
+ * export.report, HTML next to it). written[] receives the paths (at most 5). */
+static pq_status write_exports(const pq_config *cfg, const pq_graph *g, const json_t *pj,
+                               const pq_report *rep, const char *html_path, const char **written,
+                               int *n_written, pq_err *err)
 {
     pq_status st = PQ_OK;
-    json_t *pj = NULL;
-    char *report = NULL;
     unsigned f = cfg->export_.formats;
     *n_written = 0;
     if (f & PQ_EXPORT_QDQ_ONNX) PQ_TRY(make_dirs(cfg->export_.qdq_onnx, err));
@@ -334,24 +286,20 @@ static pq_status write_exports(const pq_config *cfg, const pq_graph *g, const pq
         written[(*n_written)++] = cfg->export_.trt_cache;
     }
     if (f & PQ_EXPORT_JSON) {
-        pj = pq_provenance_to_json(prov);
-        PQ_CHECK(pj, PQ_ERR_NOMEM, "out of memory");
         PQ_TRY(pq_params_save(g, pj, cfg->export_.json, err));
         written[(*n_written)++] = cfg->export_.json;
     }
     if (f & PQ_EXPORT_REPORT) {
-        report = report_text(cfg, cs, n_batches, n_samples, ev, prov);
-        PQ_CHECK(report, PQ_ERR_NOMEM, "out of memory");
-        PQ_TRY(write_atomic(cfg->export_.report, report, err));
+        PQ_TRY(pq_report_save_markdown(rep, cfg->export_.report, err));
         written[(*n_written)++] = cfg->export_.report;
+        PQ_TRY(pq_report_save_html(rep, html_path, err));
+        written[(*n_written)++] = html_path;
     }
 fail:
     if (st != PQ_OK) {
         for (int i = 0; i < *n_written; i++) remove(written[i]);
         *n_written = 0;
     }
-    if (pj) json_decref(pj);
-    pq_free(report);
     return st;
 }
 
@@ -508,6 +456,7 @@ typedef struct cli {
     const char *labels;
     const char *checkpoint;
     const char *resume;
+    const char *params; /* --params: saved parameters instead of calibration */
 } cli;
 
 static int parse_args(int argc, char **argv, cli *c, int report)
@@ -532,6 +481,8 @@ static int parse_args(int argc, char **argv, cli *c, int report)
             c->checkpoint = argv[++i];
         } else if (strcmp(argv[i], "--resume") == 0 && i + 1 < argc) {
             c->resume = argv[++i];
+        } else if (strcmp(argv[i], "--params") == 0 && i + 1 < argc) {
+            c->params = argv[++i];
         } else {
             if (report) {
                 pq_app_error("calibrate: unexpected argument '%s'", argv[i]);
@@ -556,7 +507,33 @@ static int parse_args(int argc, char **argv, cli *c, int report)
         }
         return PQ_EXIT_USAGE;
     }
+    if (c->params && (c->checkpoint || c->resume)) {
+        if (report) {
+            pq_app_error("calibrate: --params does not calibrate: --checkpoint and --resume "
+                         "do not apply");
+            calibrate_usage(stderr);
+        }
+        return PQ_EXIT_USAGE;
+    }
     return 0;
+}
+
+/* The provenance object of the exports; with --params it also records the parameter file
+ * and that file's own provenance under "params". */
+static pq_status params_provenance(const pq_provenance *prov, const char *params,
+                                   json_t *file_prov, json_t **out, pq_err *err)
+{
+    json_t *pj = pq_provenance_to_json(prov), *pp = NULL;
+    if (pj && params) {
+        pp = json_pack("{s:s, s:O}", "file", params, "provenance",
+                       file_prov ? file_prov : json_null());
+        if (!pp || json_object_set_new(pj, "params", pp) != 0) {
+            json_decref(pj);
+            pj = NULL;
+        }
+    }
+    *out = pj;
+    return pj ? PQ_OK : pq_err_set(err, PQ_ERR_NOMEM, "out of memory");
 }
 
 /* The folder of a path ("." when it has none), pq_malloc'd. */
@@ -593,10 +570,19 @@ static pq_status run(const cli *c, pq_mpi *m, int *stopped, pq_err *err)
     pq_provenance prov;
     ckpt_glue gl;
     const char **eval_ds = NULL;
-    char *base_dir = NULL;
-    const char *written[4] = {NULL, NULL, NULL, NULL};
+    char *base_dir = NULL, *html_path = NULL, *prov_text = NULL;
+    const char *written[5] = {NULL, NULL, NULL, NULL, NULL};
     int n_written = 0, n_passes = 1;
     const pq_calib_reducer mred = pq_mpi_reducer(m);
+    /* The report: observer histograms, timed phases (rank 0's wall time). */
+    pq_report rep;
+    pq_app_obs_hists hists;
+    json_t *file_prov = NULL, *pj = NULL;
+    const char *phase_names[6];
+    double phase_seconds[6], t_phase = pq_time_now();
+    int n_phases = 0;
+    pq_report_init(&rep);
+    memset(&hists, 0, sizeof hists);
     memset(&in, 0, sizeof in);
     memset(&ro, 0, sizeof ro);
     memset(&cs, 0, sizeof cs);
@@ -624,11 +610,25 @@ static pq_status run(const cli *c, pq_mpi *m, int *stopped, pq_err *err)
     if (local == PQ_OK && (local = pq_calib_quantize_graph(g, &ro.o, err)) != PQ_OK)
         pq_err_prefix(err, "%s", cfg->model);
     if (local == PQ_OK) local = count_passes(g, &ro.o, &n_passes, err);
+    ro.o.on_observer = pq_app_obs_hists_capture;
+    ro.o.on_observer_user = &hists;
     if (local == PQ_OK) {
         pq_exec_options eo = {NULL, (int)cfg->threads};
         local = pq_executor_create(g, &eo, &ex, err);
     }
     PQ_TRY(pq_mpi_agree(m, local, err));
+    phase_names[n_phases] = "load, passes, quantize";
+    phase_seconds[n_phases++] = pq_time_now() - t_phase;
+
+    /* --params: the saved parameters replace calibration (PPQ's native load): no data pass,
+     * no observer; every rank applies the file, then evaluation and exports as usual. */
+    if (c->params) {
+        t_phase = pq_time_now();
+        PQ_TRY(pq_app_params_apply(m, g, c->params, &file_prov, err));
+        phase_names[n_phases] = "parameters loaded";
+        phase_seconds[n_phases++] = pq_time_now() - t_phase;
+        goto evaluate;
+    }
 
     /* Calibration data: the first `samples` samples and/or `batches` batches, opened on
      * the communicator (collective; MPI-IO with more than one rank). */
@@ -686,6 +686,14 @@ static pq_status run(const cli *c, pq_mpi *m, int *stopped, pq_err *err)
         PQ_TRY(pq_mpi_source_data_digest(msrc, gl.data, err));
         gl.have_data = 1;
     }
+    for (int p = 0; p < cs.n_passes && p < 2; p++) {
+        phase_names[n_phases] = p ? "calibration pass 2" : "calibration pass 1";
+        phase_seconds[n_phases++] = cs.seconds[p];
+    }
+    phase_names[n_phases] = "calibration reductions";
+    phase_seconds[n_phases++] = cs.reduce_seconds;
+
+evaluate:
 
     /* Evaluation: analysis.eval_batches batches of the calibration datasets (or of
      * --eval-input), with --labels for accuracy, sharded like calibration. */
@@ -715,22 +723,37 @@ static pq_status run(const cli *c, pq_mpi *m, int *stopped, pq_err *err)
         pq_calib_source src = pq_mpi_source_iface(esrc);
         pq_calib_eval_options eo = {pq_h5_reader_n_batches(re), cfg->analysis.enabled,
                                     c->labels != NULL};
+        t_phase = pq_time_now();
         st = pq_calib_evaluate(g, ex, &eo, &src, &mred, &ev, err);
         if (st != PQ_OK) {
             pq_err_prefix(err, "%s: evaluation", cfg->model);
             goto fail;
         }
+        phase_names[n_phases] = "evaluation";
+        phase_seconds[n_phases++] = pq_time_now() - t_phase;
     }
 
-    /* Exports, rank 0 only, all or nothing; the outcome is agreed. */
+    /* Provenance, report (rank 0: the analysis reads the evaluation batches itself, so the
+     * report is the same for any world size) and exports, all or nothing; agreed. */
     local = PQ_OK;
     if (rank == 0) {
         local = pq_provenance_init(&prov, cfg, size, err);
+        if (local == PQ_OK && !c->params) pq_provenance_set_data(&prov, gl.data);
+        if (local == PQ_OK) local = params_provenance(&prov, c->params, file_prov, &pj, err);
         if (local == PQ_OK) {
-            pq_provenance_set_data(&prov, gl.data);
-            local = write_exports(cfg, g, &cs, pq_h5_reader_n_batches(r), pq_h5_reader_n_samples(r),
-                                  &ev, &prov, written, &n_written, err);
+            prov_text = json_dumps(pj, JSON_INDENT(2) | JSON_SORT_KEYS);
+            html_path = pq_app_report_html_path(cfg->export_.report);
+            if (!prov_text || !html_path) local = pq_err_set(err, PQ_ERR_NOMEM, "out of memory");
         }
+        if (local == PQ_OK && (cfg->export_.formats & PQ_EXPORT_REPORT || !c->quiet)) {
+            pq_app_report_in ri = {cfg, c->params, c->params ? NULL : &cs, &ev,
+                                   c->params ? NULL : &hists,
+                                   c->params ? -1 : pq_h5_reader_n_samples(r), size, prov_text,
+                                   re, c->labels != NULL, n_phases, phase_names, phase_seconds};
+            local = pq_app_report_build(&rep, &ri, g, ex, err);
+        }
+        if (local == PQ_OK)
+            local = write_exports(cfg, g, pj, &rep, html_path, written, &n_written, err);
     }
     PQ_TRY(pq_mpi_agree(m, local, err));
 
@@ -739,14 +762,24 @@ static pq_status run(const cli *c, pq_mpi *m, int *stopped, pq_err *err)
         printf("ppq-calib calibrate: %s on %s, platform %s, activation %s, weight %s",
                cfg->model, cfg->data.file, cfg->platform, ro.o.activation_algo, ro.o.weight_algo);
         if (size > 1) printf(", %d ranks", size);
-        printf("\ncalibration: %" PRId64 " observers, %d pass(es), %" PRId64 " batches, %" PRId64
-               " samples, %.3f s + %.3f s\n",
-               cs.observers, cs.n_passes, pq_h5_reader_n_batches(r), pq_h5_reader_n_samples(r),
-               cs.seconds[0], cs.seconds[1]);
+        if (c->params)
+            printf("\nparameters: %s (no calibration)\n", c->params);
+        else
+            printf("\ncalibration: %" PRId64 " observers, %d pass(es), %" PRId64 " batches, %" PRId64
+                   " samples, %.3f s + %.3f s\n",
+                   cs.observers, cs.n_passes, pq_h5_reader_n_batches(r),
+                   pq_h5_reader_n_samples(r), cs.seconds[0], cs.seconds[1]);
         printf("evaluation on %" PRId64 " samples:\n", ev.samples);
         summary_table(&b, &ev, 0, cfg->analysis.metrics, 0);
         if (b.s) fputs(b.s, stdout);
         pq_free(b.s);
+        if (rep.n_rows > 0) {
+            /* The report's short table (graphwise and layerwise, worst layers). */
+            char *t = NULL;
+            pq_err terr;
+            if (pq_report_text(&rep, 10, &t, &terr) == PQ_OK) fputs(t, stdout);
+            pq_free(t);
+        }
         for (int i = 0; i < n_written; i++) printf("wrote %s\n", written[i]);
         fflush(stdout);
     }
@@ -755,6 +788,12 @@ fail:
         for (int i = 0; i < n_written; i++) remove(written[i]);
     pq_free(eval_ds);
     pq_free(base_dir);
+    pq_free(html_path);
+    free(prov_text); /* jansson's allocator */
+    if (pj) json_decref(pj);
+    if (file_prov) json_decref(file_prov);
+    pq_report_clear(&rep);
+    pq_app_obs_hists_clear(&hists);
     pq_free(gl.segs);
     pq_mpi_ckpt_destroy(&gl.ck);
     pq_calib_eval_clear(&ev);

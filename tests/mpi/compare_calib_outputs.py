@@ -6,7 +6,8 @@
 - quant.json: byte for byte once the fields that record the run itself are neutralised:
   provenance.world_size (checked to be NP first) and the output folder inside the
   effective config text (each run writes to its own export.dir);
-- report.md (when present): byte for byte with the "world size N" and folder likewise.
+- report.md (when present): byte for byte with the world size, the wall times (total and
+  per phase) and the folder likewise neutralised.
 Exit 0 when equal; 1 with the first difference otherwise."""
 import json
 import sys
@@ -63,7 +64,14 @@ def main():
         ra = rb = None
     if ra is not None:
         import re
-        norm = lambda t, d: re.sub(r"world size \d+", "world size N", t).replace(d, "<EXPORT_DIR>")
+        def norm(t, d):
+            # The world size (summary row and provenance) and the wall times differ.
+            t = re.sub(r"world size( \|)? \d+", r"world size\1 N", t)
+            t = re.sub(r'"world_size": ?\d+', '"world_size": N', t)
+            t = re.sub(r"\| total time \| [0-9.]+ s \|", "| total time | T |", t)
+            head, sep, tail = t.partition("## Time per phase")
+            tail = re.sub(r"\| [0-9.]+ \|\n", "| T |\n", tail)
+            return (head + sep + tail).replace(d, "<EXPORT_DIR>")
         if norm(ra, ref) != norm(rb, out):
             fail("report.md differs from the reference " + first_diff(norm(ra, ref), norm(rb, out)))
     print("compare_calib_outputs: %s equals %s (QDQ ONNX bytes, JSON and report apart from "

@@ -215,6 +215,20 @@ static void bad_var(json_t *root)
     json_t *t = json_array_get(json_object_get(op_at(root, 2), "inputs"), 1);
     json_object_set_new(t, "variable", json_string("other.weight"));
 }
+/* A per-channel weight with one scale too few (another model's shape). */
+static void short_channels(json_t *root)
+{
+    json_t *t = json_array_get(json_object_get(op_at(root, 2), "inputs"), 1);
+    json_array_remove(json_object_get(t, "scale"), 0);
+    json_array_remove(json_object_get(t, "offset"), 0);
+}
+/* A per-tensor activation with two scales. */
+static void two_scales(json_t *root)
+{
+    json_t *t = json_array_get(json_object_get(op_at(root, 0), "inputs"), 0);
+    json_array_append_new(json_object_get(t, "scale"), json_real(0.5));
+    json_array_append_new(json_object_get(t, "offset"), json_real(0.0));
+}
 static void bad_dom(json_t *root)
 {
     json_t *t = json_array_get(json_object_get(op_at(root, 1), "inputs"), 0);
@@ -240,8 +254,13 @@ PQ_TEST(json_refuses_mismatching_graph)
     expect_refused(t1, drop_input, target, PQ_ERR_INVALID,
                    "edited.json: op 'conv1' (Conv): the file has 2 input TQCs, the graph 3");
     expect_refused(t1, bad_var, target, PQ_ERR_INVALID,
-                   "op 'conv2' (Conv) input 1: variable mismatch: the file has 'other.weight', "
-                   "the graph 'conv2.weight'");
+                   "op 'conv2' (Conv) input 1 (variable 'conv2.weight'): variable mismatch: the "
+                   "file has 'other.weight', the graph 'conv2.weight'");
+    expect_refused(t1, short_channels, target, PQ_ERR_INVALID,
+                   "edited.json: op 'conv2' (Conv) input 1 (variable 'conv2.weight'): channel "
+                   "count mismatch: the file has 4 scales, the variable has 5 channels on axis 0");
+    expect_refused(t1, two_scales, target, PQ_ERR_INVALID,
+                   "op 'conv1' (Conv) input 0 (variable 'x'): per-tensor TQC with 2 scales");
     expect_refused(t1, bad_dom, target, PQ_ERR_INVALID, "dominator output 5 of op 'conv1'");
     expect_refused(t1, bad_state, target, PQ_ERR_FORMAT, "'state': unknown value 'HALF_BAKED'");
     /* Nothing was applied by the refused attempts. */
@@ -256,7 +275,7 @@ PQ_TEST(json_refuses_mismatching_graph)
     x->policy = PQ_QPOLICY_PER_TENSOR | PQ_QPOLICY_SYMMETRIC | PQ_QPOLICY_LINEAR;
     float before = x->scale[0];
     expect_refused(t1, NULL, target, PQ_ERR_INVALID,
-                   "op 'conv1' (Conv) input 0: policy mismatch: the file has "
+                   "op 'conv1' (Conv) input 0 (variable 'x'): policy mismatch: the file has "
                    "PER_TENSOR|ASYMMETRIC|LINEAR, the graph PER_TENSOR|SYMMETRIC|LINEAR");
     PQ_EXPECT(x->scale[0] == before);
     /* Malformed JSON: line and column. */

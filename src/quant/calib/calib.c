@@ -447,6 +447,13 @@ pq_status pq_calib_run(pq_graph *g, pq_executor *ex, const pq_calib_options *o,
             goto fail;
         }
     }
+    for (int64_t i = 0; i < c.n_obs && o->on_observer; i++) {
+        st = o->on_observer(o->on_observer_user, c.obs[i].var, c.obs[i].obs, err);
+        if (st != PQ_OK) {
+            pq_err_prefix(err, "tensor '%s'", c.obs[i].var->name);
+            goto fail;
+        }
+    }
     for (int64_t i = 0; i < c.n_obs; i++) c.obs[i].tqc->state = PQ_TQC_STATE_ACTIVATED;
     {
         pq_qpass_stats as = {0, 0}, ps = {0, 0};

@@ -122,6 +122,15 @@ typedef struct pq_calib_options {
     pq_align_mode elementwise_align;
     int skip_alignment;            /* 1: no pq_quant_align (each TQC keeps its observer's
                                       scale; for tests and analysis) */
+    /* Called by pq_calib_run once per activation observer after every scale is computed
+     * (before alignment), before the observer is destroyed, in observer order (graph order,
+     * inputs then outputs), on every process with the same reduced state: lets a report
+     * copy the histogram and clip range (pq_observer_histogram, pq_observer_clip_range).
+     * The observer and the variable are borrowed for the call. An error fails the run.
+     * NULL = none. */
+    pq_status (*on_observer)(void *user, const pq_var *var, const pq_observer *obs,
+                             pq_err *err);
+    void *on_observer_user;
 } pq_calib_options;
 
 void pq_calib_options_init(pq_calib_options *o);

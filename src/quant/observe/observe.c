@@ -780,3 +780,26 @@ pq_status pq_observer_clip_range(const pq_observer *o, int64_t c, double *lo, do
     *hi = o->clip_hi[c];
     return PQ_OK;
 }
+
+pq_status pq_observer_histogram(const pq_observer *o, int64_t c, int64_t *n_bins,
+                                const int64_t **counts, double *lo, double *hi, int *abs_values,
+                                pq_err *err)
+{
+    *n_bins = 0;
+    *counts = NULL;
+    *lo = *hi = 0;
+    *abs_values = 0;
+    if (c < 0 || c >= o->G)
+        return pq_err_set(err, PQ_ERR_INVALID, "tensor '%s': no channel %lld (%lld channels)",
+                          o->name, (long long)c, (long long)o->G);
+    /* The histogram is complete once pass 2 has ended (pass 0 = finished). */
+    if (o->nb <= 0 || !o->hist || o->n_passes < 2 || o->pass != 0) return PQ_OK;
+    *n_bins = o->nb;
+    *counts = o->hist + c * o->nb;
+    *lo = o->h_lo[c];
+    *hi = o->h_hi[c];
+    *abs_values = o->kind == PQ__HIST_ABS;
+    return PQ_OK;
+}
+
+int64_t pq_observer_n_channels(const pq_observer *o) { return o->G; }

@@ -92,6 +92,8 @@ pq_status pq_observer_create(const char *algorithm, const pq_tqc *tqc, const cha
 void pq_observer_destroy(pq_observer **obs);
 
 pq_obs_algo pq_observer_algo(const pq_observer *obs);
+/* Channels of the observer: n_channels per channel, 1 per tensor. */
+int64_t pq_observer_n_channels(const pq_observer *obs);
 /* Number of passes over the calibration data: 1 (minmax, isotone) or 2 (histograms). */
 int pq_observer_n_passes(const pq_observer *obs);
 /* Current pass (1 or 2), or 0 once every pass has ended. */
@@ -131,6 +133,16 @@ pq_status pq_observer_compute(pq_observer *obs, pq_tqc *tqc, pq_err *err);
  * range of its scale). For reports and tests. */
 pq_status pq_observer_clip_range(const pq_observer *obs, int64_t c, double *lo, double *hi,
                                  pq_err *err);
+
+/* The pass-2 histogram of channel c (per tensor: c = 0), for reports: *n_bins counts at
+ * *counts (borrowed; valid until the observer is destroyed) over [*lo, *hi], bin k covering
+ * [lo + k w, lo + (k+1) w), w = (hi - lo) / n_bins. *abs_values is 1 when the bins count
+ * |x| (symmetric percentile, kl), 0 when they count x. *n_bins is 0 (and *counts NULL) for
+ * algorithms without a histogram (minmax, isotone) or before pass 2 has ended.
+ * PQ_ERR_INVALID for a channel out of range. */
+pq_status pq_observer_histogram(const pq_observer *obs, int64_t c, int64_t *n_bins,
+                                const int64_t **counts, double *lo, double *hi, int *abs_values,
+                                pq_err *err);
 
 /* Scale and offset of a clip range [lo, hi] under a TQC (docs/calibration.md, "Scale"):
  * zero is added to the range; symmetric: scale = 2*max(-lo, hi) / (quant_max - quant_min),
