@@ -52,6 +52,7 @@ struct pq_h5_reader {
     hid_t file;
     int n_inputs;
     h5_input *in;
+    int *digest_order;  /* input indices by dataset path (then index): the digest's order */
     int64_t n_samples, batch_size, n_batches;
     pq_h5_nan_policy nan;
     int parallel; /* opened with MPI-IO */
@@ -361,9 +362,14 @@ static void load_batch(pq_h5_reader *r, h5_batch *bt)
         if (fspace >= 0) H5Sclose(fspace);
         pq__h5_unlock();
         if (st != PQ_OK) goto fail;
-        pq_sha256_update(&hash, in->raw, (size_t)(rows * in->sample_numel) * in->stored_size);
         if (r->nan == PQ_H5_NAN_ERROR) PQ_TRY(check_finite(r, in, first, rows, err));
         convert(in, rows, bt->tensors[i]);
+    }
+    /* The raw bytes stay in in->raw until the next batch: hash them in dataset order, so
+     * that the digest does not depend on the order the inputs were given in. */
+    for (int k = 0; k < r->n_inputs; k++) {
+        const h5_input *in = &r->in[r->digest_order[k]];
+        pq_sha256_update(&hash, in->raw, (size_t)(rows * in->sample_numel) * in->stored_size);
     }
     pq_sha256_final(&hash, bt->digest);
 fail:
@@ -618,7 +624,9 @@ pq_status pq_h5_reader_open(const char *path, int n_inputs, const pq_h5_input_sp
     r->in = pq_calloc((size_t)n_inputs, sizeof *r->in);
     r->ready.tensors = pq_calloc((size_t)n_inputs, sizeof(pq_tensor *));
     r->lent = pq_calloc((size_t)n_inputs, sizeof(pq_tensor *));
-    PQ_CHECK(r->path && r->in && r->ready.tensors && r->lent, PQ_ERR_NOMEM, "out of memory");
+    r->digest_order = pq_calloc((size_t)n_inputs, sizeof(int));
+    PQ_CHECK(r->path && r->in && r->ready.tensors && r->lent && r->digest_order, PQ_ERR_NOMEM,
+             "out of memory");
     for (int i = 0; i < n_inputs; i++) {
         r->in[i].dset = -1;
         r->in[i].mem_type = -1;
@@ -665,6 +673,15 @@ pq_status pq_h5_reader_open(const char *path, int n_inputs, const pq_h5_input_sp
     pq__h5_unlock();
     locked = 0;
 
+    /* Digest order: by dataset path, then by input index (insertion sort, few inputs). */
+    for (int i = 0; i < n_inputs; i++) {
+        int k = i;
+        while (k > 0 && strcmp(r->in[r->digest_order[k - 1]].dataset, r->in[i].dataset) > 0) {
+            r->digest_order[k] = r->digest_order[k - 1];
+            k--;
+        }
+        r->digest_order[k] = i;
+    }
     r->n_samples = r->in[0].dims[0];
     if (max_samples > 0 && max_samples < r->n_samples) r->n_samples = max_samples;
     r->n_batches = (r->n_samples + batch_size - 1) / batch_size;
@@ -742,6 +759,7 @@ void pq_h5_reader_close(pq_h5_reader **rp)
     pq_free(r->in);
     pq_free(r->ready.tensors);
     pq_free(r->lent);
+    pq_free(r->digest_order);
     pq_free(r->path);
     pq_free(r);
     *rp = NULL;

@@ -98,9 +98,10 @@ pq_dtype pq_h5_reader_stored_dtype(const pq_h5_reader *r, int i);
  * has dropped theirs (so memory stays at two batches); destroy them before the next-but-one
  * read, on the thread that calls read, for that reuse to happen (holding them longer is
  * safe, it only costs a fresh allocation). digest (may be NULL) receives the
- * SHA-256 of the raw bytes read for the batch: for each input in spec order, the stored
- * values of its rows in file order, little-endian, in the stored dtype (before any
- * conversion or preprocessing). These per-batch digests do not depend on which rank reads
+ * SHA-256 of the raw bytes read for the batch: for each input in the order of its dataset
+ * path (strcmp; equal paths in spec order), the stored values of its rows in file order,
+ * little-endian, in the stored dtype (before any conversion or preprocessing). So the
+ * digest does not depend on the order of the specs (graph input order or config order). These per-batch digests do not depend on which rank reads
  * a batch; combine them in batch order with pq_h5_digest_combine. Not collective.
  * PQ_ERR_NUMERIC (NaN/Inf under PQ_H5_NAN_ERROR, naming dataset and sample), PQ_ERR_IO,
  * PQ_ERR_INVALID (b out of range), PQ_ERR_NOMEM. out[] entries are NULL on failure. */
