@@ -40,31 +40,6 @@ fail:
     return st;
 }
 
-/* Loads a config from text through a private temporary file (pq_config has no loader from
- * memory); the text has absolute paths, so the file's folder does not matter. */
-static pq_status config_from_text(const char *text, size_t len, pq_config **out, pq_err *err)
-{
-    pq_status st = PQ_OK;
-    const char *dir = getenv("TMPDIR");
-    char path[4096];
-    snprintf(path, sizeof path, "%s/ppq-calib-config-XXXXXX.yaml", dir && *dir ? dir : "/tmp");
-    int fd = mkstemps(path, 5);
-    PQ_CHECK(fd >= 0, PQ_ERR_IO, "%s: cannot create a temporary config: %s", path, strerror(errno));
-    FILE *f = fdopen(fd, "wb");
-    if (!f) close(fd);
-    int ok = f && fwrite(text, 1, len, f) == len;
-    if (f && fclose(f) != 0) ok = 0;
-    if (!ok) {
-        unlink(path);
-        PQ_CHECK(0, PQ_ERR_IO, "%s: cannot write the broadcast config", path);
-    }
-    st = pq_config_load(path, 0, NULL, out, err);
-    unlink(path);
-    if (st != PQ_OK) pq_err_prefix(err, "broadcast config");
-fail:
-    return st;
-}
-
 pq_status pq_mpi_load_run_inputs(pq_mpi *m, const char *config_path, int n_sets,
                                  const char *const *sets, pq_mpi_run_inputs *out, pq_err *err)
 {
@@ -94,11 +69,17 @@ pq_status pq_mpi_load_run_inputs(pq_mpi *m, const char *config_path, int n_sets,
     PQ_MPI(MPI_Bcast, (digests, (int)sizeof digests, MPI_BYTE, 0, m->comm));
 
     local = PQ_OK;
-    if (m->rank != 0) local = config_from_text(text, text_len, &out->config, err);
+    if (m->rank != 0) {
+        /* The text has absolute paths: the name and folder only appear in messages. */
+        local = pq_config_load_text(text, text_len, "broadcast config", "/", 0, &out->config, err);
+    }
     if (local == PQ_OK) local = pq_config_print_string(out->config, &mytext, err);
     if (local == PQ_OK) {
         pq_sha256(out->model, out->model_len, out->model_sha256);
         pq_sha256(mytext, strlen(mytext), out->config_sha256);
+        local = pq_config_results_digest(out->config, out->results_sha256, err);
+    }
+    if (local == PQ_OK) {
         if (memcmp(out->model_sha256, digests, PQ_SHA256_BYTES) != 0)
             local = pq_err_set(err, PQ_ERR_INTERNAL,
                                "rank %d: the model bytes received differ from rank 0's (SHA-256)",

@@ -175,6 +175,40 @@ pq_status pq_mpi_source_data_digest(pq_mpi_source *s, uint8_t digest[PQ_SHA256_B
 pq_status pq_mpi_data_digest(pq_mpi *m, pq_h5_reader *reader, uint8_t digest[PQ_SHA256_BYTES],
                              pq_err *err);
 
+/* ------------------------------------------------------------------ run data */
+
+/* The samples calibration reads: the smaller of calibration.samples and calibration.batches
+ * x batch_size (each 0 = no limit); 0 = all. Not collective. */
+int64_t pq_mpi_calib_sample_limit(const pq_config *cfg);
+
+/* Opens the calibration data of cfg on m's communicator (MPI-IO with more than one rank):
+ * cfg->data.file, one reader input per graph input of g in g's order reading its
+ * data.inputs dataset with its preprocessing (g NULL: the data.inputs in config order),
+ * batches of calibration.batch_size, the first pq_mpi_calib_sample_limit samples, NaN
+ * policy data.nan. The batch digests (and so the data digest) do not depend on the input
+ * order. *out is NULL on failure. Errors agreed (PQ_ERR_CONFIG for a graph input without
+ * a dataset, the reader's). Collective. */
+pq_status pq_mpi_open_calib_data(pq_mpi *m, const pq_config *cfg, const pq_graph *g,
+                                 pq_h5_reader **out, pq_err *err);
+
+/* Opens the evaluation data: like the calibration data of g, but each graph input reads
+ * the dataset of analysis.eval_inputs, overridden by flags[0..n_flags) ("NAME=DATASET",
+ * --eval-input), else its calibration dataset; the labels dataset (the labels argument, or
+ * analysis.labels when it is NULL; none when both are NULL) is appended as an int64 last
+ * input and *with_labels set; the first analysis.eval_batches batches (0 = all). Errors
+ * agreed: PQ_ERR_CONFIG naming the config key or the flag whose input is not a graph input,
+ * the reader's. Collective. */
+pq_status pq_mpi_open_eval_data(pq_mpi *m, const pq_config *cfg, const pq_graph *g, int n_flags,
+                                const char *const *flags, const char *labels,
+                                pq_h5_reader **out, int *with_labels, pq_err *err);
+
+/* The data digest of the calibration data of cfg exactly as a calibrate run records it
+ * (the batches pq_mpi_open_calib_data reads, batch digests combined in batch order), read
+ * without the NaN check (the digest covers stored bytes). The same for any world size and
+ * input order. Errors agreed (the reader's). Collective. */
+pq_status pq_mpi_calib_data_digest(pq_mpi *m, const pq_config *cfg,
+                                   uint8_t digest[PQ_SHA256_BYTES], pq_err *err);
+
 /* ------------------------------------------------------------------ broadcast */
 
 /* Broadcasts a byte buffer from root in chunks of at most pq_mpi_max_message bytes (MPI
@@ -191,6 +225,9 @@ typedef struct pq_mpi_run_inputs {
     size_t model_len;
     uint8_t model_sha256[PQ_SHA256_BYTES];   /* of the model bytes */
     uint8_t config_sha256[PQ_SHA256_BYTES];  /* of the effective config text (printed) */
+    uint8_t results_sha256[PQ_SHA256_BYTES]; /* pq_config_results_digest: the config keys
+                                                that change results (no export.*); what
+                                                checkpoints record */
 } pq_mpi_run_inputs;
 
 /* Rank 0 loads the config (pq_config_load with the --set patches) and reads the model file;

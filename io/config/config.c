@@ -51,6 +51,7 @@ typedef struct raw_analysis {
     char **metrics;
     unsigned metrics_count;
     int64_t *eval_batches;
+    char *labels;
 } raw_analysis;
 
 typedef struct raw_cfg {
@@ -108,6 +109,9 @@ static const cyaml_schema_field_t analysis_fields[] = {
     CYAML_FIELD_BOOL_PTR("enabled", OPTP, raw_analysis, enabled),
     CYAML_FIELD_SEQUENCE("metrics", OPTP, raw_analysis, metrics, &str_entry, 0, CYAML_UNLIMITED),
     CYAML_FIELD_INT_PTR("eval_batches", OPTP, raw_analysis, eval_batches),
+    CYAML_FIELD_IGNORE("eval_inputs", OPT),
+    CYAML_FIELD_STRING_PTR("labels", OPT | CYAML_FLAG_POINTER_NULL_STR, raw_analysis, labels, 0,
+                           CYAML_UNLIMITED),
     CYAML_FIELD_END};
 
 static const cyaml_schema_field_t top_fields[] = {
@@ -146,6 +150,7 @@ typedef struct load_ctx {
     yaml_document_t eff;       /* the effective (patched) text: values of the user maps */
     int n_sets;
     const char *const *sets;
+    int check_files;           /* the model and data files must exist */
     char log[4096];            /* libcyaml's error lines */
     size_t log_len;
 } load_ctx;
@@ -325,15 +330,70 @@ static pq_status cyaml_failure(load_ctx *c, cyaml_err_t e, pq_err *err)
 
 /* ------------------------------------------------------------------ helpers */
 
+/* p against dir (unless absolute), lexically normalised. */
 static char *resolve(const char *dir, const char *p)
 {
     if (!p) return NULL;
-    if (p[0] == '/') return pq_strdup(p);
-    while (p[0] == '.' && p[1] == '/') p += 2;
+    if (p[0] == '/') return pq_config_normalize_path(p);
     size_t n = strlen(dir) + strlen(p) + 2;
-    char *s = pq_malloc(n);
-    if (s) snprintf(s, n, "%s/%s", dir, p);
-    return s;
+    char *s = pq_malloc(n), *r = NULL;
+    if (s) {
+        snprintf(s, n, "%s/%s", dir, p);
+        r = pq_config_normalize_path(s);
+    }
+    pq_free(s);
+    return r;
+}
+
+char *pq_config_normalize_path(const char *path)
+{
+    if (!path) return NULL;
+    const int abs = path[0] == '/';
+    const size_t len = strlen(path);
+    /* The kept components as (start, length) in path; a ".." is kept only at the front of
+     * a relative path. */
+    size_t *start = pq_malloc(sizeof(size_t) * (len / 2 + 1));
+    size_t *clen = pq_malloc(sizeof(size_t) * (len / 2 + 1));
+    char *out = pq_malloc(len + 2);
+    if (!start || !clen || !out) {
+        pq_free(start);
+        pq_free(clen);
+        pq_free(out);
+        return NULL;
+    }
+    size_t k = 0, i = 0;
+    while (i < len) {
+        while (i < len && path[i] == '/') i++;
+        if (i == len) break;
+        size_t j = i;
+        while (j < len && path[j] != '/') j++;
+        const size_t cl = j - i;
+        const int dot = cl == 1 && path[i] == '.';
+        const int dotdot = cl == 2 && path[i] == '.' && path[i + 1] == '.';
+        if (dot) {
+            /* nothing */
+        } else if (dotdot && k > 0 && !(clen[k - 1] == 2 && strncmp(path + start[k - 1], "..", 2) == 0)) {
+            k--;
+        } else if (dotdot && abs) {
+            /* "/.." is "/" */
+        } else {
+            start[k] = i;
+            clen[k++] = cl;
+        }
+        i = j;
+    }
+    size_t n = 0;
+    if (abs) out[n++] = '/';
+    for (size_t c = 0; c < k; c++) {
+        if (c) out[n++] = '/';
+        memcpy(out + n, path + start[c], clen[c]);
+        n += clen[c];
+    }
+    if (n == 0) out[n++] = '.';
+    out[n] = '\0';
+    pq_free(start);
+    pq_free(clen);
+    return out;
 }
 
 static int find_name(const char *const *names, int n, const char *s)
@@ -610,6 +670,30 @@ static pq_status input_pair(load_ctx *c, const char *path, const char *key,
     return PQ_OK;
 }
 
+/* analysis.eval_inputs.<input>: /dataset */
+static pq_status eval_input_pair(load_ctx *c, const char *path, const char *key,
+                                 const yaml_node_t *val, void *user, pq_err *err)
+{
+    pq_config *cfg = user;
+    const char *v = scalar(val);
+    if (!v || !v[0] || is_null(val))
+        return fail_at(c, err, PQ_ERR_CONFIG, path, 1,
+                       "expected the dataset path to evaluate graph input '%s' on", key);
+    if (v[0] != '/')
+        return fail_at(c, err, PQ_ERR_CONFIG, path, 1,
+                       "dataset path '%s' must be absolute (start with '/')", v);
+    pq_config_pair *a =
+        pq_realloc(cfg->analysis.eval_inputs, sizeof *a * (cfg->analysis.n_eval_inputs + 1));
+    if (!a) return pq_err_set(err, PQ_ERR_NOMEM, "out of memory");
+    cfg->analysis.eval_inputs = a;
+    pq_config_pair *p = &a[cfg->analysis.n_eval_inputs];
+    p->name = pq_strdup(key);
+    p->value = pq_strdup(v);
+    cfg->analysis.n_eval_inputs++;
+    if (!p->name || !p->value) return pq_err_set(err, PQ_ERR_NOMEM, "out of memory");
+    return PQ_OK;
+}
+
 /* ------------------------------------------------------------------ conversion */
 
 static pq_status set_str(char **dst, const char *src, const char *dflt, pq_err *err)
@@ -764,15 +848,24 @@ static pq_status convert(load_ctx *c, const raw_cfg *raw, pq_config *cfg, pq_err
             PQ_TRY(check_range(c, "analysis.eval_batches", *ra->eval_batches, 0, INT64_MAX, err));
             cfg->analysis.eval_batches = *ra->eval_batches;
         }
+        if (ra->labels) {
+            if (ra->labels[0] != '/')
+                return fail_at(c, err, PQ_ERR_CONFIG, "analysis.labels", 1,
+                               "dataset path '%s' must be absolute (start with '/')", ra->labels);
+            PQ_TRY(set_str(&cfg->analysis.labels, ra->labels, NULL, err));
+        }
     }
+    PQ_TRY(each_pair(c, "analysis.eval_inputs", eval_input_pair, cfg, err));
     if (raw->threads) {
         PQ_TRY(check_range(c, "threads", *raw->threads, 0, 1024, err));
         cfg->threads = *raw->threads;
     }
 
     /* files that must exist */
-    PQ_TRY(check_file(c, "model", cfg->model, err));
-    PQ_TRY(check_file(c, "data.file", cfg->data.file, err));
+    if (c->check_files) {
+        PQ_TRY(check_file(c, "model", cfg->model, err));
+        PQ_TRY(check_file(c, "data.file", cfg->data.file, err));
+    }
 fail:
     return st;
 }
@@ -825,22 +918,26 @@ static char *dir_of(const char *path)
         if (abs) snprintf(abs, n, "%s/%s", cwd, path);
     }
     if (!abs) return NULL;
-    char *slash = strrchr(abs, '/');
-    if (slash == abs)
+    char *norm = pq_config_normalize_path(abs);
+    pq_free(abs);
+    if (!norm) return NULL;
+    char *slash = strrchr(norm, '/');
+    if (slash == norm)
         slash[1] = '\0';
     else
         *slash = '\0';
-    return abs;
+    return norm;
 }
 
-pq_status pq_config_load(const char *path, int n_sets, const char *const *sets, pq_config **out,
-                         pq_err *err)
+/* Loads a config from text (taken over, freed here on every path). name is the file name
+ * for messages and cfg->path; dir the folder relative paths resolve against (NULL: the
+ * folder of name). */
+static pq_status load(const char *name, const char *dir, char *text, size_t len, int n_sets,
+                      const char *const *sets, int check_files, pq_config **out, pq_err *err)
 {
     pq_status st = PQ_OK;
     load_ctx *c = NULL;
     pq_config *cfg = NULL;
-    char *text = NULL;
-    size_t len = 0;
     raw_cfg *raw = NULL;
     yaml_document_t patched;
     memset(&patched, 0, sizeof patched);
@@ -848,14 +945,15 @@ pq_status pq_config_load(const char *path, int n_sets, const char *const *sets, 
     c = pq_calloc(1, sizeof *c);
     cfg = pq_calloc(1, sizeof *cfg);
     PQ_CHECK(c && cfg, PQ_ERR_NOMEM, "out of memory");
+    cfg->path = pq_config_normalize_path(name);
+    cfg->dir = dir ? pq_config_normalize_path(dir) : dir_of(name);
+    PQ_CHECK(cfg->path && cfg->dir, PQ_ERR_NOMEM, "out of memory");
+    const char *path = cfg->path;
     c->path = path;
     c->n_sets = n_sets;
     c->sets = sets;
-    cfg->path = pq_strdup(path);
-    cfg->dir = dir_of(path);
-    PQ_CHECK(cfg->path && cfg->dir, PQ_ERR_NOMEM, "out of memory");
+    c->check_files = check_files;
 
-    PQ_TRY(read_text(path, &text, &len, err));
     PQ_TRY(pq__yaml_parse(text, len, path, &c->orig, err));
     yaml_node_t *root = yaml_document_get_root_node(&c->orig);
     PQ_CHECK(root || n_sets > 0, PQ_ERR_CONFIG, "%s: the config is empty", path);
@@ -908,6 +1006,35 @@ fail:
     return st;
 }
 
+pq_status pq_config_load(const char *path, int n_sets, const char *const *sets, pq_config **out,
+                         pq_err *err)
+{
+    char *text = NULL, *name = NULL;
+    size_t len = 0;
+    *out = NULL;
+    name = pq_config_normalize_path(path);
+    if (!name) return pq_err_set(err, PQ_ERR_NOMEM, "out of memory");
+    pq_status st = read_text(name, &text, &len, err);
+    if (st == PQ_OK) st = load(name, NULL, text, len, n_sets, sets, 1, out, err);
+    pq_free(name);
+    return st;
+}
+
+pq_status pq_config_load_text(const char *text, size_t len, const char *name, const char *dir,
+                              unsigned flags, pq_config **out, pq_err *err)
+{
+    *out = NULL;
+    char *copy = pq_malloc(len + 1);
+    if (!copy) return pq_err_set(err, PQ_ERR_NOMEM, "out of memory");
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    if (strlen(copy) != len) {
+        pq_free(copy);
+        return pq_err_set(err, PQ_ERR_CONFIG, "%s: contains a NUL byte", name);
+    }
+    return load(name, dir, copy, len, 0, NULL, !(flags & PQ_CONFIG_NO_FILE_CHECK), out, err);
+}
+
 void pq_config_destroy(pq_config **cp)
 {
     if (!cp || !*cp) return;
@@ -941,6 +1068,12 @@ void pq_config_destroy(pq_config **cp)
     pq_free(c->export_.trt_cache);
     pq_free(c->export_.json);
     pq_free(c->export_.report);
+    for (unsigned i = 0; i < c->analysis.n_eval_inputs; i++) {
+        pq_free(c->analysis.eval_inputs[i].name);
+        pq_free(c->analysis.eval_inputs[i].value);
+    }
+    pq_free(c->analysis.eval_inputs);
+    pq_free(c->analysis.labels);
     pq_free(c);
     *cp = NULL;
 }

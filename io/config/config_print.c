@@ -90,7 +90,8 @@ static void put_flags(sbuf *b, unsigned bits, const char *const *names, int n)
     put(b, "]");
 }
 
-pq_status pq_config_print_string(const pq_config *c, char **out, pq_err *err)
+/* The effective config; the export section only when with_export. */
+static pq_status print_config(const pq_config *c, int with_export, char **out, pq_err *err)
 {
     static const char *const formats[] = {"qdq_onnx", "trt_cache", "json", "report"};
     static const char *const metrics[] = {"snr", "mse", "cosine"};
@@ -150,27 +151,61 @@ pq_status pq_config_print_string(const pq_config *c, char **out, pq_err *err)
         put_doubles(&b, in->std, in->n_std);
         put(&b, "\n      bgr: %s\n", in->bgr ? "true" : "false");
     }
-    put(&b, "export:\n  formats: ");
-    put_flags(&b, c->export_.formats, formats, 4);
-    put(&b, "\n  dir: ");
-    put_str(&b, c->export_.dir);
-    put(&b, "\n  qdq_onnx: ");
-    put_str(&b, c->export_.qdq_onnx);
-    put(&b, "\n  trt_cache: ");
-    put_str(&b, c->export_.trt_cache);
-    put(&b, "\n  json: ");
-    put_str(&b, c->export_.json);
-    put(&b, "\n  report: ");
-    put_str(&b, c->export_.report);
-    put(&b, "\nanalysis:\n  enabled: %s\n  metrics: ", c->analysis.enabled ? "true" : "false");
+    if (with_export) {
+        put(&b, "export:\n  formats: ");
+        put_flags(&b, c->export_.formats, formats, 4);
+        put(&b, "\n  dir: ");
+        put_str(&b, c->export_.dir);
+        put(&b, "\n  qdq_onnx: ");
+        put_str(&b, c->export_.qdq_onnx);
+        put(&b, "\n  trt_cache: ");
+        put_str(&b, c->export_.trt_cache);
+        put(&b, "\n  json: ");
+        put_str(&b, c->export_.json);
+        put(&b, "\n  report: ");
+        put_str(&b, c->export_.report);
+        put(&b, "\n");
+    }
+    put(&b, "analysis:\n  enabled: %s\n  metrics: ", c->analysis.enabled ? "true" : "false");
     put_flags(&b, c->analysis.metrics, metrics, 3);
     put(&b, "\n  eval_batches: %lld\n", (long long)c->analysis.eval_batches);
+    put(&b, "  eval_inputs:%s\n", c->analysis.n_eval_inputs ? "" : " {}");
+    for (unsigned i = 0; i < c->analysis.n_eval_inputs; i++) {
+        put(&b, "    ");
+        put_str(&b, c->analysis.eval_inputs[i].name);
+        put(&b, ": ");
+        put_str(&b, c->analysis.eval_inputs[i].value);
+        put(&b, "\n");
+    }
+    if (c->analysis.labels) {
+        put(&b, "  labels: ");
+        put_str(&b, c->analysis.labels);
+        put(&b, "\n");
+    } else {
+        put(&b, "  labels: null\n");
+    }
     put(&b, "threads: %lld%s\n", (long long)c->threads, c->threads ? "" : "  # automatic");
     if (b.failed || !b.data) {
         pq_free(b.data);
         return pq_err_set(err, PQ_ERR_NOMEM, "out of memory printing the config");
     }
     *out = b.data;
+    return PQ_OK;
+}
+
+pq_status pq_config_print_string(const pq_config *c, char **out, pq_err *err)
+{
+    return print_config(c, 1, out, err);
+}
+
+pq_status pq_config_results_digest(const pq_config *cfg, uint8_t digest[PQ_SHA256_BYTES],
+                                   pq_err *err)
+{
+    char *s = NULL;
+    pq_status st = print_config(cfg, 0, &s, err);
+    if (st != PQ_OK) return st;
+    pq_sha256(s, strlen(s), digest);
+    pq_free(s);
     return PQ_OK;
 }
 
@@ -194,6 +229,16 @@ pq_status pq_provenance_init(pq_provenance *p, const pq_config *cfg, int world_s
     uint8_t d[PQ_SHA256_BYTES];
     memset(p, 0, sizeof *p);
     PQ_TRY(pq_config_print_string(cfg, &p->config_text, err));
+    {
+        const char *base = strrchr(cfg->path, '/');
+        size_t n = strlen(cfg->dir) + strlen(cfg->path) + 2;
+        char *joined = pq_malloc(n);
+        PQ_CHECK(joined, PQ_ERR_NOMEM, "out of memory");
+        snprintf(joined, n, "%s/%s", cfg->dir, base ? base + 1 : cfg->path);
+        p->config_path = pq_config_normalize_path(joined);
+        pq_free(joined);
+        PQ_CHECK(p->config_path, PQ_ERR_NOMEM, "out of memory");
+    }
     PQ_TRY(pq_sha256_file(cfg->path, d, err));
     pq_sha256_hex(d, p->config_sha256);
     PQ_TRY(pq_sha256_file(cfg->model, d, err));
@@ -215,6 +260,7 @@ void pq_provenance_clear(pq_provenance *p)
 {
     if (!p) return;
     pq_free(p->config_text);
+    pq_free(p->config_path);
     memset(p, 0, sizeof *p);
 }
 
@@ -233,7 +279,8 @@ void *pq_provenance_to_json(const pq_provenance *p)
         goto fail;
     }
     h = NULL;
-    if (json_object_set_new(o, "config", json_string(p->config_text ? p->config_text : "")))
+    if (json_object_set_new(o, "config", json_string(p->config_text ? p->config_text : "")) ||
+        json_object_set_new(o, "config_path", p->config_path ? json_string(p->config_path) : json_null()))
         goto fail;
     return o;
 fail:

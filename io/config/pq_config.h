@@ -126,9 +126,13 @@ typedef struct pq_config {
     } export_;
 
     struct {
-        int enabled;               /* default 0 */
+        int enabled;               /* default 0; when 0 no evaluation runs */
         unsigned metrics;          /* PQ_METRIC_* bits; default SNR */
         int64_t eval_batches;      /* 0 = all; default 8 */
+        pq_config_pair *eval_inputs; /* graph input -> dataset to evaluate on (default: the
+                                        calibration dataset of data.inputs) */
+        unsigned n_eval_inputs;
+        char *labels;              /* dataset of class indices for top-1 accuracy; NULL none */
     } analysis;
 
     int64_t threads;               /* per rank; 0 = automatic (default) */
@@ -145,6 +149,15 @@ typedef struct pq_config {
 pq_status pq_config_load(const char *path, int n_sets, const char *const *sets, pq_config **out,
                          pq_err *err);
 
+/* Options of pq_config_load_text. */
+#define PQ_CONFIG_NO_FILE_CHECK 1u /* do not require the model and data files to exist */
+
+/* Loads a run file from text (len bytes; a NUL byte inside is an error). name is the file
+ * name used in messages and as cfg->path; dir the folder relative paths resolve against
+ * (NULL: the folder of name). Errors as pq_config_load. */
+pq_status pq_config_load_text(const char *text, size_t len, const char *name, const char *dir,
+                              unsigned flags, pq_config **out, pq_err *err);
+
 /* Frees a config; accepts NULL; sets *cfg to NULL. */
 void pq_config_destroy(pq_config **cfg);
 
@@ -153,6 +166,19 @@ void pq_config_destroy(pq_config **cfg);
 pq_status pq_config_print(const pq_config *cfg, FILE *to, pq_err *err);
 /* The same into a new NUL-terminated string the caller frees with pq_free. */
 pq_status pq_config_print_string(const pq_config *cfg, char **out, pq_err *err);
+
+/* SHA-256 of the keys that can change a run's results: the effective config as printed,
+ * without the export section (output paths and formats only decide where results go).
+ * Checkpoints record it, so a run may resume into another output folder. PQ_ERR_NOMEM. */
+pq_status pq_config_results_digest(const pq_config *cfg, uint8_t digest[PQ_SHA256_BYTES],
+                                   pq_err *err);
+
+/* A path normalised lexically (no file system access, the path need not exist): repeated
+ * and trailing '/' and "." components dropped, "dir/.." pairs removed ("/.." is "/";
+ * leading ".." of a relative path kept); "" gives ".". New string (pq_free); NULL when out
+ * of memory. Symbolic links are not resolved, so "a/link/.." may name another file than
+ * "a" on disk; config paths are taken to mean what they say. */
+char *pq_config_normalize_path(const char *path);
 
 /* Reader specs for cfg->data.inputs: fills specs[0..n_inputs) (which borrow strings and
  * arrays from cfg; valid while cfg lives). */
@@ -163,6 +189,7 @@ void pq_config_input_specs(const pq_config *cfg, pq_h5_input_spec *specs);
 /* What a run's outputs record so that it can be reproduced and checked. */
 typedef struct pq_provenance {
     char *config_text;                          /* effective config (pq_config_print) */
+    char *config_path;                          /* the config file, absolute, normalised */
     char config_sha256[PQ_SHA256_HEX_CHARS];    /* of the config file's bytes */
     char model_sha256[PQ_SHA256_HEX_CHARS];     /* of the model file's bytes */
     char data_sha256[PQ_SHA256_HEX_CHARS];      /* of the data read ("" until set): SHA-256
@@ -172,8 +199,8 @@ typedef struct pq_provenance {
     int world_size;                             /* MPI ranks of the run */
 } pq_provenance;
 
-/* Fills p from cfg: effective config text, hashes of the config and model files, version,
- * world size. PQ_ERR_IO naming a file that cannot be read. p is cleared on failure. */
+/* Fills p from cfg: effective config text, config file path, hashes of the config and
+ * model files, version, world size. PQ_ERR_IO naming a file that cannot be read. p is cleared on failure. */
 pq_status pq_provenance_init(pq_provenance *p, const pq_config *cfg, int world_size,
                              pq_err *err);
 /* Records the combined data digest. */
@@ -181,7 +208,8 @@ void pq_provenance_set_data(pq_provenance *p, const uint8_t digest[PQ_SHA256_BYT
 /* Frees what p owns; p can be reused after pq_provenance_init. Accepts a zeroed p. */
 void pq_provenance_clear(pq_provenance *p);
 /* A new jansson object (json_t *, returned as void * to keep jansson.h out of this header)
- * {"version", "world_size", "sha256": {"config", "model", "data"}, "config": text}. The
+ * {"version", "world_size", "sha256": {"config", "model", "data"}, "config": text,
+ *  "config_path": path}. The
  * caller owns the reference (json_decref, or json_object_set_new into a parent). NULL on
  * allocation failure. */
 void *pq_provenance_to_json(const pq_provenance *p);

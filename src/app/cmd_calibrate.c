@@ -60,37 +60,6 @@ static void calibrate_usage(FILE *to)
             "one process; rank 0 prints progress (stderr), the summary and writes the outputs\n");
 }
 
-/* Opens a reader whose inputs are in GRAPH input order: names[i] reads datasets[i]; labels
- * (may be NULL) is appended as an int64 last input. */
-static pq_status open_reader(const pq_config *cfg, const pq_graph *g, const char *const *datasets,
-                             const char *labels, int64_t max_samples, const MPI_Comm *comm,
-                             pq_h5_reader **out, pq_err *err)
-{
-    pq_status st = PQ_OK;
-    const int n = (int)g->inputs.n;
-    pq_h5_input_spec *cs = pq_calloc(cfg->data.n_inputs + 1, sizeof *cs);
-    pq_h5_input_spec *specs = pq_calloc((size_t)n + 1, sizeof *specs);
-    PQ_CHECK(cs && specs, PQ_ERR_NOMEM, "out of memory");
-    pq_config_input_specs(cfg, cs);
-    for (int i = 0; i < n; i++) {
-        const char *name = ((const pq_var *)g->inputs.items[i])->name;
-        for (unsigned k = 0; k < cfg->data.n_inputs; k++)
-            if (strcmp(cfg->data.inputs[k].name, name) == 0) specs[i] = cs[k];
-        if (datasets && datasets[i]) specs[i].dataset = datasets[i];
-    }
-    if (labels) {
-        pq_h5_input_spec_init(&specs[n], "labels", labels);
-        specs[n].dtype = PQ_DTYPE_INT64;
-    }
-    PQ_TRY(pq_h5_reader_open(cfg->data.file, n + (labels ? 1 : 0), specs,
-                             cfg->calibration.batch_size, max_samples, cfg->data.nan, comm, out,
-                             err));
-fail:
-    pq_free(cs);
-    pq_free(specs);
-    return st;
-}
-
 /* Every graph input has a dataset in the config and every configured input is a graph
  * input. */
 static pq_status check_inputs(const pq_config *cfg, const pq_graph *g, pq_err *err)
@@ -556,7 +525,6 @@ static pq_status run(const cli *c, pq_mpi *m, int *stopped, pq_err *err)
 {
     pq_status st = PQ_OK, local = PQ_OK;
     const int rank = pq_mpi_rank(m), size = pq_mpi_size(m);
-    MPI_Comm comm = pq_mpi_comm(m);
     pq_mpi_run_inputs in;
     pq_config *cfg = NULL;
     pq_graph *g = NULL;
@@ -569,10 +537,9 @@ static pq_status run(const cli *c, pq_mpi *m, int *stopped, pq_err *err)
     pq_calib_eval ev;
     pq_provenance prov;
     ckpt_glue gl;
-    const char **eval_ds = NULL;
     char *base_dir = NULL, *html_path = NULL, *prov_text = NULL;
     const char *written[5] = {NULL, NULL, NULL, NULL, NULL};
-    int n_written = 0, n_passes = 1;
+    int n_written = 0, n_passes = 1, with_labels = 0;
     const pq_calib_reducer mred = pq_mpi_reducer(m);
     /* The report: observer histograms, timed phases (rank 0's wall time). */
     pq_report rep;
@@ -631,16 +598,8 @@ static pq_status run(const cli *c, pq_mpi *m, int *stopped, pq_err *err)
     }
 
     /* Calibration data: the first `samples` samples and/or `batches` batches, opened on
-     * the communicator (collective; MPI-IO with more than one rank). */
-    {
-        int64_t limit = cfg->calibration.samples;
-        if (cfg->calibration.batches > 0) {
-            int64_t by_batches = cfg->calibration.batches * cfg->calibration.batch_size;
-            if (limit == 0 || by_batches < limit) limit = by_batches;
-        }
-        local = open_reader(cfg, g, NULL, NULL, limit, &comm, &r, err);
-    }
-    PQ_TRY(pq_mpi_agree(m, local, err));
+     * the communicator (collective; MPI-IO with more than one rank; shared with verify). */
+    PQ_TRY(pq_mpi_open_calib_data(m, cfg, g, &r, err));
     PQ_TRY(pq_mpi_progress_create(m, pq_h5_reader_n_samples(r), cfg->calibration.batch_size,
                                   n_passes, c->quiet, NULL, 0, &prog, err));
     local = pq_mpi_source_create(m, r, prog, &msrc, err);
@@ -655,7 +614,7 @@ static pq_status run(const cli *c, pq_mpi *m, int *stopped, pq_err *err)
     gl.pass = 1;
     gl.path = c->resume ? c->resume : c->checkpoint;
     memcpy(gl.model, in.model_sha256, PQ_SHA256_BYTES);
-    memcpy(gl.config, in.config_sha256, PQ_SHA256_BYTES);
+    memcpy(gl.config, in.results_sha256, PQ_SHA256_BYTES); /* export.* left out */
     {
         const char *stop = getenv("PQ_TEST_STOP_AFTER_PASS");
         gl.stop_after = stop ? atoi(stop) : 0;
@@ -695,34 +654,19 @@ static pq_status run(const cli *c, pq_mpi *m, int *stopped, pq_err *err)
 
 evaluate:
 
-    /* Evaluation: analysis.eval_batches batches of the calibration datasets (or of
-     * --eval-input), with --labels for accuracy, sharded like calibration. */
-    eval_ds = pq_calloc((size_t)g->inputs.n + 1, sizeof *eval_ds);
-    local = eval_ds ? PQ_OK : pq_err_set(err, PQ_ERR_NOMEM, "out of memory");
-    for (int k = 0; local == PQ_OK && k < c->n_eval; k++) {
-        const char *eq = strchr(c->eval[k], '=');
-        int64_t i = 0;
-        while (i < g->inputs.n &&
-               (strlen(((pq_var *)g->inputs.items[i])->name) != (size_t)(eq - c->eval[k]) ||
-                strncmp(((pq_var *)g->inputs.items[i])->name, c->eval[k],
-                        (size_t)(eq - c->eval[k])) != 0))
-            i++;
-        if (i < g->inputs.n)
-            eval_ds[i] = eq + 1;
-        else
-            local = pq_err_set(err, PQ_ERR_CONFIG, "--eval-input %s: %s has no such graph input",
-                               c->eval[k], cfg->model);
-    }
-    PQ_TRY(pq_mpi_agree(m, local, err));
-    {
-        int64_t limit = cfg->analysis.eval_batches * cfg->calibration.batch_size;
-        local = open_reader(cfg, g, eval_ds, c->labels, limit, &comm, &re, err);
-        PQ_TRY(pq_mpi_agree(m, local, err));
+    /* Evaluation (analysis.enabled only): analysis.eval_batches batches of the calibration
+     * datasets (or of analysis.eval_inputs / --eval-input), with analysis.labels / --labels
+     * for accuracy, sharded like calibration. */
+    if (!cfg->analysis.enabled && (c->n_eval > 0 || c->labels) && rank == 0 && !c->quiet)
+        fprintf(stderr, "ppq-calib: analysis.enabled is false: --eval-input and --labels are "
+                        "ignored\n");
+    if (cfg->analysis.enabled) {
+        PQ_TRY(pq_mpi_open_eval_data(m, cfg, g, c->n_eval, c->eval, c->labels, &re, &with_labels,
+                                     err));
         local = pq_mpi_source_create(m, re, NULL, &esrc, err);
         PQ_TRY(pq_mpi_agree(m, local, err));
         pq_calib_source src = pq_mpi_source_iface(esrc);
-        pq_calib_eval_options eo = {pq_h5_reader_n_batches(re), cfg->analysis.enabled,
-                                    c->labels != NULL};
+        pq_calib_eval_options eo = {pq_h5_reader_n_batches(re), 1, with_labels};
         t_phase = pq_time_now();
         st = pq_calib_evaluate(g, ex, &eo, &src, &mred, &ev, err);
         if (st != PQ_OK) {
@@ -749,7 +693,7 @@ evaluate:
             pq_app_report_in ri = {cfg, c->params, c->params ? NULL : &cs, &ev,
                                    c->params ? NULL : &hists,
                                    c->params ? -1 : pq_h5_reader_n_samples(r), size, prov_text,
-                                   re, c->labels != NULL, n_phases, phase_names, phase_seconds};
+                                   re, with_labels, n_phases, phase_names, phase_seconds};
             local = pq_app_report_build(&rep, &ri, g, ex, err);
         }
         if (local == PQ_OK)
@@ -769,8 +713,12 @@ evaluate:
                    " samples, %.3f s + %.3f s\n",
                    cs.observers, cs.n_passes, pq_h5_reader_n_batches(r),
                    pq_h5_reader_n_samples(r), cs.seconds[0], cs.seconds[1]);
-        printf("evaluation on %" PRId64 " samples:\n", ev.samples);
-        summary_table(&b, &ev, 0, cfg->analysis.metrics, 0);
+        if (cfg->analysis.enabled) {
+            printf("evaluation on %" PRId64 " samples:\n", ev.samples);
+            summary_table(&b, &ev, 0, cfg->analysis.metrics, 0);
+        } else {
+            printf("evaluation: analysis disabled (analysis.enabled: false)\n");
+        }
         if (b.s) fputs(b.s, stdout);
         pq_free(b.s);
         if (rep.n_rows > 0) {
@@ -786,7 +734,6 @@ evaluate:
 fail:
     if (st != PQ_OK)
         for (int i = 0; i < n_written; i++) remove(written[i]);
-    pq_free(eval_ds);
     pq_free(base_dir);
     pq_free(html_path);
     free(prov_text); /* jansson's allocator */

@@ -71,8 +71,8 @@ PQ_TEST(test_example_values_and_defaults)
     pq_config *c = NULL;
     PQ_EXPECT_OK(pq_config_load(EXAMPLE, 0, NULL, &c, &err), &err);
     if (!c) return;
-    PQ_EXPECT_STR(c->model, PQ_SOURCE_DIR "/configs/../tests/fixtures/digits/digits_cnn.onnx");
-    PQ_EXPECT_STR(c->data.file, PQ_SOURCE_DIR "/configs/../tests/fixtures/digits/digits.h5");
+    PQ_EXPECT_STR(c->model, PQ_SOURCE_DIR "/tests/fixtures/digits/digits_cnn.onnx");
+    PQ_EXPECT_STR(c->data.file, PQ_SOURCE_DIR "/tests/fixtures/digits/digits.h5");
     PQ_EXPECT(access(c->model, R_OK) == 0 && access(c->data.file, R_OK) == 0);
     PQ_EXPECT_STR(c->platform, "trt_int8");
     PQ_EXPECT_STR(c->dispatch.dispatcher, "conservative");
@@ -95,7 +95,7 @@ PQ_TEST(test_example_values_and_defaults)
         PQ_EXPECT_EQ(c->data.inputs[0].n_mean + c->data.inputs[0].n_std, 0);
     }
     PQ_EXPECT_EQ(c->export_.formats, PQ_EXPORT_QDQ_ONNX | PQ_EXPORT_JSON | PQ_EXPORT_REPORT);
-    PQ_EXPECT_STR(c->export_.dir, PQ_SOURCE_DIR "/configs/../out/digits");
+    PQ_EXPECT_STR(c->export_.dir, PQ_SOURCE_DIR "/out/digits");
     PQ_EXPECT(ends_with(c->export_.json, "/out/digits/quant.json"));
     PQ_EXPECT_EQ(c->analysis.enabled, 1);
     PQ_EXPECT_EQ(c->analysis.metrics, PQ_METRIC_SNR | PQ_METRIC_COSINE);
@@ -284,6 +284,121 @@ PQ_TEST(test_print_roundtrip)
     PQ_EXPECT_EQ(c->data.n_inputs, 2);
     pq_free(p);
     pq_config_destroy(&c);
+}
+
+/* Lexical path normalisation (no file system access). */
+PQ_TEST(test_normalize_path)
+{
+    static const char *const cases[][2] = {
+        {"/a/b/../c", "/a/c"},          {"/work/configs/../tests/x.onnx", "/work/tests/x.onnx"},
+        {"/a/./b//c/", "/a/b/c"},       {"/..", "/"},
+        {"/../a", "/a"},                {"/", "/"},
+        {"a/b/../../..", ".."},         {"../../a/../b", "../../b"},
+        {"./x", "x"},                   {"", "."},
+        {".", "."},                     {"a/..", "."},
+        {"a//b///c", "a/b/c"},          {"/a/b/c/../../..", "/"},
+        {"../a/./../..", "../.."},      {"a/../../b", "../b"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *n = pq_config_normalize_path(cases[i][0]);
+        PQ_EXPECT_STR(n, cases[i][1]);
+        pq_free(n);
+    }
+    PQ_EXPECT(pq_config_normalize_path(NULL) == NULL);
+}
+
+/* analysis.eval_inputs and analysis.labels: values, print round trip, errors naming the key. */
+PQ_TEST(test_analysis_eval_keys)
+{
+    pq_err err = {0};
+    pq_config *c = NULL;
+    const char *sets[] = {"analysis.eval_inputs={images: /test/images}",
+                          "analysis.labels=/test/labels"};
+    PQ_EXPECT_OK(pq_config_load(EXAMPLE, 2, sets, &c, &err), &err);
+    if (c) {
+        PQ_EXPECT_EQ(c->analysis.n_eval_inputs, 1);
+        if (c->analysis.n_eval_inputs == 1) {
+            PQ_EXPECT_STR(c->analysis.eval_inputs[0].name, "images");
+            PQ_EXPECT_STR(c->analysis.eval_inputs[0].value, "/test/images");
+        }
+        PQ_EXPECT_STR(c->analysis.labels, "/test/labels");
+        char *p = print_of(c);
+        PQ_EXPECT_CONTAINS(p, "  eval_inputs:\n    \"images\": \"/test/images\"\n");
+        PQ_EXPECT_CONTAINS(p, "  labels: \"/test/labels\"\n");
+        pq_free(p);
+    }
+    pq_config_destroy(&c);
+    roundtrip(EXAMPLE, 2, sets);
+    /* defaults */
+    PQ_EXPECT_OK(pq_config_load(EXAMPLE, 0, NULL, &c, &err), &err);
+    if (c) {
+        PQ_EXPECT_EQ(c->analysis.n_eval_inputs, 0);
+        PQ_EXPECT(c->analysis.labels == NULL);
+        char *p = print_of(c);
+        PQ_EXPECT_CONTAINS(p, "  eval_inputs: {}\n  labels: null\n");
+        pq_free(p);
+    }
+    pq_config_destroy(&c);
+    const char *bad1[] = {"analysis.labels=test/labels"};
+    PQ_EXPECT_EQ(pq_config_load(EXAMPLE, 1, bad1, &c, &err), PQ_ERR_CONFIG);
+    PQ_EXPECT_CONTAINS(err.msg, "--set analysis.labels=test/labels: analysis.labels: dataset "
+                                "path 'test/labels' must be absolute");
+    const char *bad2[] = {"analysis.eval_inputs.images=[1, 2]"};
+    PQ_EXPECT_EQ(pq_config_load(EXAMPLE, 1, bad2, &c, &err), PQ_ERR_CONFIG);
+    PQ_EXPECT_CONTAINS(err.msg, "analysis.eval_inputs.images: expected the dataset path");
+    const char *bad3[] = {"analysis.eval_inputs=[a]"};
+    PQ_EXPECT_EQ(pq_config_load(EXAMPLE, 1, bad3, &c, &err), PQ_ERR_CONFIG);
+    PQ_EXPECT_CONTAINS(err.msg, "analysis.eval_inputs: expected a mapping");
+}
+
+/* Loading from text: the printed config loads back without its file; file checks can be
+ * skipped; the results digest ignores export.* but not the keys that change results. */
+PQ_TEST(test_load_text_and_results_digest)
+{
+    pq_err err = {0};
+    pq_config *a = NULL, *b = NULL, *d = NULL, *e = NULL;
+    const char *out2[] = {"export.dir=/tmp/elsewhere", "export.formats=[json]"};
+    const char *bins[] = {"calibration.bins=4096"};
+    PQ_EXPECT_OK(pq_config_load(EXAMPLE, 0, NULL, &a, &err), &err);
+    PQ_EXPECT_OK(pq_config_load(EXAMPLE, 2, out2, &d, &err), &err);
+    PQ_EXPECT_OK(pq_config_load(EXAMPLE, 1, bins, &e, &err), &err);
+    if (!a || !d || !e) goto done;
+    char *pa = NULL;
+    PQ_EXPECT_OK(pq_config_print_string(a, &pa, &err), &err);
+    if (!pa) goto done;
+    PQ_EXPECT_OK(pq_config_load_text(pa, strlen(pa), "OUT.json", "/", 0, &b, &err), &err);
+    char *pb = b ? print_of(b) : NULL;
+    PQ_EXPECT_STR(pb, pa);
+    PQ_EXPECT_STR(b ? b->path : NULL, "OUT.json");
+    pq_free(pb);
+    pq_config_destroy(&b);
+    /* a missing model is an error unless the check is off */
+    const char *model = "model: \"/nonexistent/m.onnx\"\n";
+    size_t n = strlen(pa) + 64;
+    char *t = pq_malloc(n);
+    const char *rest = strstr(pa, "\nplatform:"); /* after the comment and model lines */
+    snprintf(t, n, "%s%s", model, rest ? rest + 1 : "");
+    PQ_EXPECT_EQ(pq_config_load_text(t, strlen(t), "OUT.json", "/", 0, &b, &err), PQ_ERR_IO);
+    PQ_EXPECT_CONTAINS(err.msg, "OUT.json:1:8: model: /nonexistent/m.onnx: file not found");
+    PQ_EXPECT_OK(pq_config_load_text(t, strlen(t), "OUT.json", "/", PQ_CONFIG_NO_FILE_CHECK, &b,
+                                     &err),
+                 &err);
+    PQ_EXPECT_STR(b ? b->model : NULL, "/nonexistent/m.onnx");
+    pq_config_destroy(&b);
+    PQ_EXPECT_EQ(pq_config_load_text("model: x\0", 9, "OUT.json", "/", 0, &b, &err),
+                 PQ_ERR_CONFIG);
+    pq_free(t);
+    pq_free(pa);
+    uint8_t da[PQ_SHA256_BYTES], dd[PQ_SHA256_BYTES], de[PQ_SHA256_BYTES];
+    PQ_EXPECT_OK(pq_config_results_digest(a, da, &err), &err);
+    PQ_EXPECT_OK(pq_config_results_digest(d, dd, &err), &err);
+    PQ_EXPECT_OK(pq_config_results_digest(e, de, &err), &err);
+    PQ_EXPECT(memcmp(da, dd, sizeof da) == 0);
+    PQ_EXPECT(memcmp(da, de, sizeof da) != 0);
+done:
+    pq_config_destroy(&a);
+    pq_config_destroy(&d);
+    pq_config_destroy(&e);
 }
 
 PQ_TEST(test_io_errors)
