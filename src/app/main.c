@@ -2,6 +2,7 @@
  * fastest kernels, reports errors and chooses the exit code. */
 #include "app.h"
 #include "app_calib.h"
+#include "app_verify.h"
 #include "pq_core.h"
 #include "pq_exec.h"
 
@@ -36,6 +37,9 @@ static void usage(FILE *to)
             "  data-info FILE.h5 [--samples N]    datasets, shapes, dtypes, chunking, channel stats\n"
             "  config --print --config RUN.yaml [--set KEY=VALUE]...\n"
             "                                     the effective run configuration with defaults\n"
+            "  verify OUT.json [--quiet]          are the config, model and data a calibration\n"
+            "                                     recorded in OUT.json unchanged? (exit 0 yes,\n"
+            "                                     1 changed or missing, 2 unusable OUT.json)\n"
             "\n"
             "options:\n"
             "  --help       this text\n"
@@ -86,6 +90,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "inspect") == 0) return pq_cmd_inspect(argc - 1, argv + 1);
     if (strcmp(cmd, "data-info") == 0) return pq_cmd_data_info(argc - 1, argv + 1);
     if (strcmp(cmd, "config") == 0) return pq_cmd_config(argc - 1, argv + 1);
+    if (strcmp(cmd, "verify") == 0) return pq_cmd_verify(argc - 1, argv + 1);
     pq_app_error("unknown command '%s' (see ppq-calib --help)", cmd);
     return PQ_EXIT_USAGE;
 }
