@@ -2,6 +2,8 @@
  * byte broadcast and the test failure hook. */
 #include "mpi_internal.h"
 
+#include <time.h>
+
 #include <inttypes.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -49,6 +51,25 @@ static int env_int(const char *name, int64_t *out)
     return 1;
 }
 
+/* CPU time (user + system) of this process so far, all threads, seconds. */
+static double process_cpu_seconds(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0) return 0.0;
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void pq_mpi_phase_mark(pq_mpi *m, const char *phase)
+{
+    if (!m || !m->phase_times) return;
+    double wall = pq_time_now(), cpu = process_cpu_seconds();
+    if (m->rank == 0)
+        fprintf(stderr, "ppq-calib: phase %-14s %8.3f s wall %8.3f s cpu (rank 0 of %d)\n", phase,
+                wall - m->phase_wall, cpu - m->phase_cpu, m->size);
+    m->phase_wall = wall;
+    m->phase_cpu = cpu;
+}
+
 pq_status pq_mpi_create(const MPI_Comm *comm, pq_mpi **out, pq_err *err)
 {
     pq_status st = PQ_OK;
@@ -66,6 +87,10 @@ pq_status pq_mpi_create(const MPI_Comm *comm, pq_mpi **out, pq_err *err)
     m->fail_rank = env_int("PQ_TEST_FAIL_RANK", &v) ? (int)v : -1;
     v = 0;
     m->fail_batch = env_int("PQ_TEST_FAIL_BATCH", &v) ? v : 0;
+    v = 0;
+    m->phase_times = env_int("PQ_PHASE_TIMES", &v) && v > 0;
+    m->phase_wall = pq_time_now();
+    m->phase_cpu = process_cpu_seconds();
     *out = m;
     return PQ_OK;
 fail:

@@ -10,6 +10,8 @@ struct pq_mpi {
     size_t max_message;     /* bytes per reduction/broadcast message */
     int fail_rank;          /* PQ_TEST_FAIL_RANK, -1 when unset */
     int64_t fail_batch;     /* PQ_TEST_FAIL_BATCH, 0 when unset */
+    int phase_times;        /* PQ_PHASE_TIMES set: rank 0 prints phase times */
+    double phase_wall, phase_cpu; /* at the last mark (or creation) */
 };
 
 /* Sets err to PQ_ERR_MPI naming the call and MPI's error string; returns PQ_ERR_MPI. */

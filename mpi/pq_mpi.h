@@ -80,6 +80,13 @@ pq_status pq_mpi_agree(pq_mpi *m, pq_status local, pq_err *err);
  * for a rank that cannot reach the next collective. Never returns. Not collective. */
 void pq_mpi_abort(pq_mpi *m, const pq_err *err) __attribute__((noreturn));
 
+/* Phase timing for benchmarks: when PQ_PHASE_TIMES=1 is in the environment (read by
+ * pq_mpi_create), rank 0 prints "ppq-calib: phase NAME  W s wall  C s cpu" to stderr: the
+ * wall-clock and process CPU time (all threads) since the previous mark or since
+ * pq_mpi_create. No synchronisation: rank 0's own view. Otherwise does nothing. Not
+ * collective. */
+void pq_mpi_phase_mark(pq_mpi *m, const char *phase);
+
 /* ------------------------------------------------------------------ reduction */
 
 /* Merges segs[0..n) element-wise in place over all ranks by each segment's rule. The

@@ -225,6 +225,12 @@ pq_status pq_config_print(const pq_config *cfg, FILE *to, pq_err *err)
 pq_status pq_provenance_init(pq_provenance *p, const pq_config *cfg, int world_size,
                              pq_err *err)
 {
+    return pq_provenance_init_model(p, cfg, world_size, NULL, err);
+}
+
+pq_status pq_provenance_init_model(pq_provenance *p, const pq_config *cfg, int world_size,
+                                   const uint8_t model_sha256[PQ_SHA256_BYTES], pq_err *err)
+{
     pq_status st = PQ_OK;
     uint8_t d[PQ_SHA256_BYTES];
     memset(p, 0, sizeof *p);
@@ -241,8 +247,12 @@ pq_status pq_provenance_init(pq_provenance *p, const pq_config *cfg, int world_s
     }
     PQ_TRY(pq_sha256_file(cfg->path, d, err));
     pq_sha256_hex(d, p->config_sha256);
-    PQ_TRY(pq_sha256_file(cfg->model, d, err));
-    pq_sha256_hex(d, p->model_sha256);
+    if (model_sha256) {
+        pq_sha256_hex(model_sha256, p->model_sha256);
+    } else {
+        PQ_TRY(pq_sha256_file(cfg->model, d, err));
+        pq_sha256_hex(d, p->model_sha256);
+    }
     snprintf(p->version, sizeof p->version, "%s", PQ_VERSION_STRING);
     p->world_size = world_size;
     return PQ_OK;

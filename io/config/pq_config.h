@@ -203,6 +203,10 @@ typedef struct pq_provenance {
  * model files, version, world size. PQ_ERR_IO naming a file that cannot be read. p is cleared on failure. */
 pq_status pq_provenance_init(pq_provenance *p, const pq_config *cfg, int world_size,
                              pq_err *err);
+/* The same, with the model digest given (the SHA-256 of the model bytes the run loaded,
+ * so the file is not read and hashed again; NULL: hash the file). */
+pq_status pq_provenance_init_model(pq_provenance *p, const pq_config *cfg, int world_size,
+                                   const uint8_t model_sha256[PQ_SHA256_BYTES], pq_err *err);
 /* Records the combined data digest. */
 void pq_provenance_set_data(pq_provenance *p, const uint8_t digest[PQ_SHA256_BYTES]);
 /* Frees what p owns; p can be reused after pq_provenance_init. Accepts a zeroed p. */

@@ -560,6 +560,7 @@ static pq_status run(const cli *c, pq_mpi *m, int *stopped, pq_err *err)
 
     /* Run inputs: rank 0 reads, every rank checks the digests (agreed inside). */
     PQ_TRY(pq_mpi_load_run_inputs(m, c->path, c->n_sets, c->sets, &in, err));
+    pq_mpi_phase_mark(m, "inputs");
     cfg = in.config;
 
     /* The graph: the same bytes and the same data-free steps give the same graph on every
@@ -584,6 +585,7 @@ static pq_status run(const cli *c, pq_mpi *m, int *stopped, pq_err *err)
         local = pq_executor_create(g, &eo, &ex, err);
     }
     PQ_TRY(pq_mpi_agree(m, local, err));
+    pq_mpi_phase_mark(m, "graph");
     phase_names[n_phases] = "load, passes, quantize";
     phase_seconds[n_phases++] = pq_time_now() - t_phase;
 
@@ -633,8 +635,10 @@ static pq_status run(const cli *c, pq_mpi *m, int *stopped, pq_err *err)
     {
         pq_calib_source src = {glue_next, glue_rewind, &gl};
         pq_calib_reducer red = {glue_allreduce, glue_agree, &gl};
+        pq_mpi_phase_mark(m, "data open");
         st = pq_calib_run(g, ex, &ro.o, &src, &red, &cs, err);
         pq_mpi_progress_destroy(&prog);
+        pq_mpi_phase_mark(m, "calibration");
         if (st != PQ_OK) {
             *stopped = gl.stopped;
             if (!gl.stopped) pq_err_prefix(err, "%s: calibration on %s", cfg->model, cfg->data.file);
@@ -677,11 +681,12 @@ evaluate:
         phase_seconds[n_phases++] = pq_time_now() - t_phase;
     }
 
+    pq_mpi_phase_mark(m, "evaluation");
     /* Provenance, report (rank 0: the analysis reads the evaluation batches itself, so the
      * report is the same for any world size) and exports, all or nothing; agreed. */
     local = PQ_OK;
     if (rank == 0) {
-        local = pq_provenance_init(&prov, cfg, size, err);
+        local = pq_provenance_init_model(&prov, cfg, size, in.model_sha256, err);
         if (local == PQ_OK && !c->params) pq_provenance_set_data(&prov, gl.data);
         if (local == PQ_OK) local = params_provenance(&prov, c->params, file_prov, &pj, err);
         if (local == PQ_OK) {
@@ -700,6 +705,7 @@ evaluate:
             local = write_exports(cfg, g, pj, &rep, html_path, written, &n_written, err);
     }
     PQ_TRY(pq_mpi_agree(m, local, err));
+    pq_mpi_phase_mark(m, "export");
 
     if (rank == 0 && !c->quiet) {
         sbuf b = {0};
