@@ -95,7 +95,7 @@ if "/sub/.." in p["config"] or "/./" in p["config"]:
 PY
 verify_expect 0 "config  match      $TMP/run/run.yaml" "model   match      $TMP/run/model.onnx" \
     "data    match      $TMP/run/data.h5" "all inputs match"
-grep -q "analysis disabled" "$TMP/run/out/report.md" || fail "the report does not say analysis is disabled"
+grep -q "| analysis | off (analysis.enabled: false) |" "$TMP/run/out/report.md" || fail "the report does not say analysis is off"
 
 # 2. the model changed
 printf 'x' >>"$TMP/run/model.onnx"
