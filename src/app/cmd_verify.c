@@ -40,6 +40,7 @@ typedef struct recorded {
     const char *config_path;  /* NULL in files written before it was recorded */
     const char *config_text;
     const char *sha[3];       /* config, model, data; data may be NULL (not recorded) */
+    const char *params;       /* calibrate --params FILE: parameters loaded, no data read */
 } recorded;
 
 static const char *const input_names[3] = {"config", "model", "data"};
@@ -91,16 +92,25 @@ static pq_status read_provenance(const char *path, json_t **doc, recorded *rec, 
     rec->config_path = json_string_value(json_object_get(p, "config_path"));
     rec->version = json_string_value(json_object_get(p, "version"));
     rec->world_size = json_integer_value(json_object_get(p, "world_size"));
+    rec->params = json_string_value(json_object_get(json_object_get(p, "params"), "file"));
     return PQ_OK;
 }
 
 /* The outcome for one input. */
-typedef enum { IN_MATCH, IN_CHANGED, IN_MISSING, IN_UNREADABLE, IN_NOT_RECORDED } in_state;
+typedef enum {
+    IN_MATCH,
+    IN_NOT_USED, /* the data of a --params run: no data was read */
+    IN_CHANGED,
+    IN_MISSING,
+    IN_UNREADABLE,
+    IN_NOT_RECORDED
+} in_state;
 
 static const char *state_name(in_state s)
 {
     switch (s) {
     case IN_MATCH: return "match";
+    case IN_NOT_USED: return "not used";
     case IN_CHANGED: return "CHANGED";
     case IN_MISSING: return "missing";
     case IN_UNREADABLE: return "unreadable";
@@ -217,7 +227,9 @@ int pq_cmd_verify(int argc, char **argv)
     rank = pq_mpi_rank(m);
     pq_log_set_rank(pq_mpi_size(m) > 1 ? rank : -1);
     out[2].path = cfg->data.file;
-    if (!rec.sha[2]) {
+    if (!rec.sha[2] && rec.params) {
+        out[2].state = IN_NOT_USED;
+    } else if (!rec.sha[2]) {
         out[2].state = IN_NOT_RECORDED;
     } else if (file_missing(cfg->data.file)) {
         out[2].state = IN_MISSING;
@@ -237,7 +249,7 @@ int pq_cmd_verify(int argc, char **argv)
     }
 
     int bad = 0;
-    for (int i = 0; i < 3; i++) bad += out[i].state != IN_MATCH;
+    for (int i = 0; i < 3; i++) bad += out[i].state > IN_NOT_USED;
     rc = bad ? PQ_EXIT_FAIL : PQ_EXIT_OK;
     if (rank == 0 && !quiet) {
         printf("ppq-calib verify: %s (written by ppq-calib %s, world size %lld)\n", json_path,
@@ -245,6 +257,9 @@ int pq_cmd_verify(int argc, char **argv)
         if (rec.version && strcmp(rec.version, PQ_VERSION_STRING) != 0)
             printf("  note: this is ppq-calib %s\n", PQ_VERSION_STRING);
         for (int i = 0; i < 3; i++) print_outcome(input_names[i], &out[i], rec.sha[i]);
+        if (rec.params)
+            printf("  note: the parameters were loaded from %s (calibrate --params); verify "
+                   "that file for the data it was calibrated on\n", rec.params);
         if (bad)
             printf("ppq-calib verify: %d of 3 inputs changed or missing\n", bad);
         else

@@ -9,6 +9,7 @@
 #   - one byte changed in a sample beyond the sample limit: still a match (verify reads
 #     exactly the bytes calibration read);
 #   - a missing model: "missing", exit 1; bad JSON / no provenance: exit 2 naming the file;
+#   - a `calibrate --params` output: data "not used" (no data read), exit 0;
 #   - calibrated with 2 ranks, verified with 1: match;
 #   - analysis.enabled false: no evaluation runs (a bad --labels dataset is not even opened),
 #     the summary and the report say so;
@@ -145,6 +146,14 @@ printf '{"format": 1}' >"$JSON"
 verify_expect 2 "$JSON: no \"provenance\" object"
 "$BIN" verify >/dev/null 2>&1; [ $? = 2 ] || fail "verify without a file: expected exit 2"
 cp "$TMP/good.json" "$JSON"
+
+# 6b. a --params run reads no data: verify says so and checks config and model
+"$BIN" calibrate --config "$TMP/run/run.yaml" --quiet --params "$JSON" --set export.dir="$TMP/p" \
+    >"$TMP/o" 2>&1 || fail "calibrate --params failed: $(cat "$TMP/o")"
+JSON_SAVED=$JSON
+JSON="$TMP/p/quant.json"
+verify_expect 0 "data    not used" "model   match" "loaded from $JSON_SAVED" "all inputs match"
+JSON=$JSON_SAVED
 
 # 7. calibrated with 2 ranks, verified with 1
 rm -rf "$TMP/run/out"
