@@ -1,4 +1,5 @@
 /* pq_sha256.h - SHA-256 (FIPS 180-4) of byte streams and files, for run provenance.
+ * Uses the x86 SHA extensions when the CPU has them (PQ_NO_SHANI=1 forces the portable code).
  *
  * Own implementation, no third-party code: streaming context (init, update any number of
  * times, final), one-shot helpers, and hex formatting. Not constant-time; not for secrets. */
