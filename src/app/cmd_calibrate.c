@@ -716,9 +716,9 @@ evaluate:
             printf("\nparameters: %s (no calibration)\n", c->params);
         else
             printf("\ncalibration: %" PRId64 " observers, %d pass(es), %" PRId64 " batches, %" PRId64
-                   " samples, %.3f s + %.3f s\n",
+                   " samples, %.3f s + %.3f s, reductions and waits %.3f s\n",
                    cs.observers, cs.n_passes, pq_h5_reader_n_batches(r),
-                   pq_h5_reader_n_samples(r), cs.seconds[0], cs.seconds[1]);
+                   pq_h5_reader_n_samples(r), cs.seconds[0], cs.seconds[1], cs.reduce_seconds);
         if (cfg->analysis.enabled) {
             printf("evaluation on %" PRId64 " samples:\n", ev.samples);
             summary_table(&b, &ev, 0, cfg->analysis.metrics, 0);
