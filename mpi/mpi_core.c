@@ -292,9 +292,17 @@ static pq_status reducer_agree(void *ctx, pq_status local, pq_err *err)
     return pq_mpi_agree(ctx, local, err);
 }
 
+/* A sum of doubles over all ranks, through the bounded segment all-reduce. */
+static pq_status reducer_share(void *ctx, double *buf, int64_t n, pq_err *err)
+{
+    pq_obs_segment seg = {buf, n, PQ_OBS_F64, PQ_OBS_RULE_SUM};
+    return pq_mpi_allreduce_segments(ctx, &seg, 1, err);
+}
+
 pq_calib_reducer pq_mpi_reducer(pq_mpi *m)
 {
-    pq_calib_reducer r = {reducer_allreduce, reducer_agree, m};
+    pq_calib_reducer r = {reducer_allreduce, reducer_agree, m, reducer_share,
+                          pq_mpi_rank(m), pq_mpi_size(m)};
     return r;
 }
 

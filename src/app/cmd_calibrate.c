@@ -378,6 +378,13 @@ static pq_status glue_allreduce(void *ctx, pq_obs_segment *segs, int n_segs, pq_
     return PQ_OK;
 }
 
+/* Results of the scale computation: not part of the pass sequence the checkpoint follows. */
+static pq_status glue_share(void *ctx, double *buf, int64_t n, pq_err *err)
+{
+    ckpt_glue *gl = ctx;
+    return gl->mpi.share(gl->mpi.ctx, buf, n, err);
+}
+
 static pq_status glue_agree(void *ctx, pq_status local, pq_err *err)
 {
     ckpt_glue *gl = ctx;
@@ -634,7 +641,8 @@ static pq_status run(const cli *c, pq_mpi *m, int *stopped, pq_err *err)
 
     {
         pq_calib_source src = {glue_next, glue_rewind, &gl};
-        pq_calib_reducer red = {glue_allreduce, glue_agree, &gl};
+        pq_calib_reducer red = {glue_allreduce, glue_agree, &gl, glue_share, mred.rank,
+                                mred.world};
         pq_mpi_phase_mark(m, "data open");
         st = pq_calib_run(g, ex, &ro.o, &src, &red, &cs, err);
         pq_mpi_progress_destroy(&prog);
@@ -716,9 +724,10 @@ evaluate:
             printf("\nparameters: %s (no calibration)\n", c->params);
         else
             printf("\ncalibration: %" PRId64 " observers, %d pass(es), %" PRId64 " batches, %" PRId64
-                   " samples, %.3f s + %.3f s, reductions and waits %.3f s\n",
+                   " samples, %.3f s + %.3f s, reductions and waits %.3f s, scales %.3f s\n",
                    cs.observers, cs.n_passes, pq_h5_reader_n_batches(r),
-                   pq_h5_reader_n_samples(r), cs.seconds[0], cs.seconds[1], cs.reduce_seconds);
+                   pq_h5_reader_n_samples(r), cs.seconds[0], cs.seconds[1], cs.reduce_seconds,
+                   cs.scale_seconds);
         if (cfg->analysis.enabled) {
             printf("evaluation on %" PRId64 " samples:\n", ev.samples);
             summary_table(&b, &ev, 0, cfg->analysis.metrics, 0);

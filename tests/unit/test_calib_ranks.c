@@ -65,6 +65,13 @@ static pq_status t_allreduce(void *ctx, pq_obs_segment *segs, int n, pq_err *err
     return PQ_OK;
 }
 
+/* The scale exchange: a SUM of doubles through the same barrier all-reduce. */
+static pq_status t_share(void *ctx, double *buf, int64_t n, pq_err *err)
+{
+    pq_obs_segment seg = {buf, n, PQ_OBS_F64, PQ_OBS_RULE_SUM};
+    return t_allreduce(ctx, &seg, 1, err);
+}
+
 static pq_status t_agree(void *ctx, pq_status local, pq_err *err)
 {
     rank_ctx *r = ctx;
@@ -102,7 +109,7 @@ static void *rank_main(void *arg)
     int64_t idx[64], n = 0;
     pq_executor *ex = NULL;
     pq_calib_options o;
-    pq_calib_reducer red = {t_allreduce, t_agree, &j->rc};
+    pq_calib_reducer red = {t_allreduce, t_agree, &j->rc, t_share, rank, size};
     pq_calib_options_init(&o);
     o.activation_algo = j->algo;
     int64_t per = (j->n_batches + size - 1) / size;
@@ -223,7 +230,8 @@ PQ_TEST(ranks_give_the_single_process_result)
         for (int size = 2; size <= 3; size++)
             for (int block = 0; block < 2; block++) {
                 run_world(size, algos[a], b, nb, block, -1, jobs, &w);
-                PQ_EXPECT_EQ(w.calls, (a == 0 ? 1 : 2) + 1);
+                /* + the two sums of the split scale computation (failures, results) */
+                PQ_EXPECT_EQ(w.calls, (a == 0 ? 1 : 2) + 1 + 2);
                 for (int r = 0; r < size; r++) {
                     PQ_EXPECT_OK(jobs[r].st, &jobs[r].err);
                     PQ_EXPECT_OK(jobs[r].st_eval, &jobs[r].err);

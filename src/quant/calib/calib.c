@@ -384,6 +384,60 @@ static pq_status end_pass(calib_ctx *c, int pass, pq_err *err)
     return PQ_OK;
 }
 
+/* Scales of every observer. With a sharing reducer over several processes, observer i is
+ * computed by process i mod world and the results are summed into every process (each
+ * number comes from one process, so the sum is exact and every process applies the same
+ * bits). Otherwise every observer here. */
+static pq_status compute_scales(calib_ctx *c, const pq_calib_reducer *r, pq_err *err)
+{
+    pq_status st = PQ_OK;
+    int world = r && r->share && r->world > 1 ? r->world : 1, rank = world > 1 ? r->rank : 0;
+    if (world == 1) {
+        for (int64_t i = 0; i < c->n_obs; i++) {
+            st = pq_observer_compute(c->obs[i].obs, c->obs[i].tqc, err);
+            if (st != PQ_OK) {
+                pq_err_prefix(err, "tensor '%s'", c->obs[i].var->name);
+                return st;
+            }
+        }
+        return PQ_OK;
+    }
+    int64_t total = 0;
+    for (int64_t i = 0; i < c->n_obs; i++) total += pq_observer_result_len(c->obs[i].obs);
+    double *buf = pq_calloc((size_t)total, sizeof *buf);
+    pq_status local = buf ? PQ_OK : pq_err_set(err, PQ_ERR_NOMEM, "calibration: out of memory");
+    for (int64_t i = 0, off = 0; buf && local == PQ_OK && i < c->n_obs; i++) {
+        int64_t len = pq_observer_result_len(c->obs[i].obs);
+        if (i % world == rank) {
+            local = pq_observer_compute_result(c->obs[i].obs, c->obs[i].tqc, buf + off, err);
+            if (local != PQ_OK) pq_err_prefix(err, "tensor '%s'", c->obs[i].var->name);
+        }
+        off += len;
+    }
+    /* Every process takes part in both sums, whatever its local outcome: first the count
+     * of failed processes, then (when none failed) the results. */
+    double failed = local != PQ_OK;
+    pq_err serr;
+    pq_err_clear(&serr);
+    st = r->share(r->ctx, &failed, 1, local == PQ_OK ? err : &serr);
+    if (local != PQ_OK) {
+        st = local;
+        goto fail;
+    }
+    if (st != PQ_OK) goto fail;
+    PQ_CHECK(failed == 0, PQ_ERR_INVALID,
+             "calibration: %g other process(es) failed computing the scales", failed);
+    PQ_TRY(r->share(r->ctx, buf, total, err));
+    for (int64_t i = 0, off = 0; st == PQ_OK && i < c->n_obs; i++) {
+        st = pq_observer_apply_result(c->obs[i].obs, c->obs[i].tqc, buf + off, err);
+        if (st != PQ_OK) pq_err_prefix(err, "tensor '%s'", c->obs[i].var->name);
+        off += pq_observer_result_len(c->obs[i].obs);
+    }
+fail:
+    pq_free(buf);
+    return st;
+}
+
 pq_status pq_calib_run(pq_graph *g, pq_executor *ex, const pq_calib_options *o,
                        const pq_calib_source *source, const pq_calib_reducer *reducer,
                        pq_calib_stats *stats, pq_err *err)
@@ -440,12 +494,11 @@ pq_status pq_calib_run(pq_graph *g, pq_executor *ex, const pq_calib_options *o,
     pq_executor_set_hooks(ex, NULL, NULL, NULL);
 
     /* Scales from the reduced states; states change only once all succeeded. */
-    for (int64_t i = 0; i < c.n_obs; i++) {
-        st = pq_observer_compute(c.obs[i].obs, c.obs[i].tqc, err);
-        if (st != PQ_OK) {
-            pq_err_prefix(err, "tensor '%s'", c.obs[i].var->name);
-            goto fail;
-        }
+    {
+        double t0 = pq_time_now();
+        st = compute_scales(&c, reducer, err);
+        s.scale_seconds = pq_time_now() - t0;
+        if (st != PQ_OK) goto fail;
     }
     for (int64_t i = 0; i < c.n_obs && o->on_observer; i++) {
         st = o->on_observer(o->on_observer_user, c.obs[i].var, c.obs[i].obs, err);

@@ -56,10 +56,18 @@ extern "C" {
  * pass (with whatever its state holds: observers fold a tensor entirely or not at all),
  * then agree; so every process makes the same sequence of collective calls and all of them
  * return the agreed error. A distributed reducer therefore must provide agree. */
+/* share (optional): after the last pass, the scales are computed by one process per
+ *   observer (observer i by process i mod world, `rank` being this one) and exchanged: every
+ *   process calls share with the same buffer layout, zeros except its own results, and
+ *   share must leave the elementwise sum of all processes' buffers in buf (exact: each value
+ *   comes from one process). It is a plain collective sum, outside the pass sequence that
+ *   allreduce and agree follow. NULL (or world <= 1): every process computes every scale. */
 typedef struct pq_calib_reducer {
     pq_status (*allreduce)(void *ctx, pq_obs_segment *segs, int n_segs, pq_err *err);
     pq_status (*agree)(void *ctx, pq_status local, pq_err *err);
     void *ctx;
+    pq_status (*share)(void *ctx, double *buf, int64_t n, pq_err *err);
+    int rank, world;
 } pq_calib_reducer;
 
 /* The batches THIS process runs, in any order.
@@ -155,6 +163,7 @@ typedef struct pq_calib_stats {
     double observe_seconds[2];/* of which inside the observer hooks (the observers' cost;
                                  seconds - observe_seconds is the float forward) */
     double reduce_seconds;    /* wall time inside allreduce/agree */
+    double scale_seconds;     /* wall time computing (and sharing) the scales */
     int64_t aligned;          /* TQCs changed by alignment */
     int64_t passive;          /* passive parameters set */
 } pq_calib_stats;

@@ -128,6 +128,15 @@ pq_status pq_observer_end_pass(pq_observer *obs, pq_err *err);
  * The TQC is unchanged on failure. */
 pq_status pq_observer_compute(pq_observer *obs, pq_tqc *tqc, pq_err *err);
 
+/* The same result as plain numbers, for processes that split the computation: 4 doubles per
+ * channel (scale, offset, clip low, clip high), pq_observer_result_len of them.
+ * compute_result fills out without touching tqc; apply_result sets tqc's scales and offsets
+ * and the clip range from such numbers, as pq_observer_compute would have. */
+int64_t pq_observer_result_len(const pq_observer *o);
+pq_status pq_observer_compute_result(pq_observer *o, const pq_tqc *tqc, double *out,
+                                     pq_err *err);
+pq_status pq_observer_apply_result(pq_observer *o, pq_tqc *tqc, const double *in, pq_err *err);
+
 /* The clip range the algorithm chose for channel c (per tensor: c = 0), available after a
  * successful pq_observer_compute: [lo, hi] before the TQC grid is applied (isotone: the
  * range of its scale). For reports and tests. */
