@@ -90,6 +90,7 @@ void pq_observer_destroy(pq_observer **pobs)
     pq_free(o->clip_lo);
     pq_free(o->clip_hi);
     pq_free(o->scratch);
+    pq_free(o->work);
     pq_free(o);
     *pobs = NULL;
 }
@@ -322,87 +323,187 @@ pq_status pq_observer_end_pass(pq_observer *o, pq_err *err)
 
 /* ------------------------------------------------------------------ kernels */
 
+/* Compute-bound kernels are also compiled for AVX-512F and AVX2; the loader picks the clone
+ * for the machine. Results do not depend on the clone: the same float32 operations run in the
+ * same order on every element (-std=c11 keeps them unfused), and min/max are exact. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define OBS_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define OBS_CLONES
+#endif
+
 /* Min and max of x[0..n) folded into mn and mx (unchanged when n == 0); returns 1 when a value is
  * NaN or infinite. Lane-wise accumulators let the compiler vectorise without reassociating
- * floating-point reductions (no -ffast-math needed); the min of a set is exact anyway. */
-static int minmax_run(const float *x, int64_t n, float *mn, float *mx)
+ * floating-point reductions (no -ffast-math needed); the min of a set is exact anyway. The loop
+ * over lanes is the vectorised one: each lane folds MM_DEPTH values of a block, so iterations
+ * are independent. The finiteness test is a float accumulator too (v - v is 0 for finite v,
+ * NaN otherwise), so that the whole body is float32. */
+#define MM_DEPTH 8
+OBS_CLONES static int minmax_run(const float *x, int64_t n, float *mn, float *mx)
 {
-    float a[LANES], b[LANES];
-    int bad[LANES];
+    float a[LANES], b[LANES], c[LANES];
     for (int j = 0; j < LANES; j++) {
         a[j] = *mn;
         b[j] = *mx;
-        bad[j] = 0;
+        c[j] = 0.0f;
     }
     int64_t i = 0;
-    for (; i + LANES <= n; i += LANES) {
+    for (; i + LANES * MM_DEPTH <= n; i += LANES * MM_DEPTH) {
+        const float *xb = x + i;
         for (int j = 0; j < LANES; j++) {
-            float v = x[i + j];
-            a[j] = v < a[j] ? v : a[j];
-            b[j] = v > b[j] ? v : b[j];
-            bad[j] |= (v - v) != 0.0f;
+            float lo = a[j], hi = b[j], acc = c[j];
+            for (int k = 0; k < MM_DEPTH; k++) {
+                float v = xb[k * LANES + j];
+                lo = v < lo ? v : lo;
+                hi = v > hi ? v : hi;
+                acc += v - v;
+            }
+            a[j] = lo;
+            b[j] = hi;
+            c[j] = acc;
         }
     }
     for (; i < n; i++) {
         float v = x[i];
         a[0] = v < a[0] ? v : a[0];
         b[0] = v > b[0] ? v : b[0];
-        bad[0] |= (v - v) != 0.0f;
+        c[0] += v - v;
     }
     int any = 0;
     for (int j = 0; j < LANES; j++) {
         *mn = a[j] < *mn ? a[j] : *mn;
         *mx = b[j] > *mx ? b[j] : *mx;
-        any |= bad[j];
+        any |= c[j] != 0.0f;
     }
     return any;
 }
 
-/* Counts x[0..n) into h (4 interleaved sub-histograms of nb bins when h4, else one):
- * bin = clamp((int)(((absval ? |x| : x) - lo) * inv), 0, nb - 1), all in float32 (the
- * reference scripts use the same float32 operations). Returns 1 on NaN/Inf. */
+/* Histogram bin of v (already |x| for abs histograms), all in float32 as the reference
+ * scripts compute it: clamp((int)((v - lo) * inv), 0, nb - 1), top = nb - 1. NaN goes to
+ * bin 0 (callers detect it separately). */
+static inline int32_t hist_bin(float v, float lo, float inv, float top)
+{
+    float t = (v - lo) * inv;
+    t = t > 0.0f ? t : 0.0f; /* also maps NaN to 0 */
+    t = t < top ? t : top;
+    return (int32_t)t;
+}
+
+/* Hot bins: the bin of 0 (Relu outputs are half zeros) and the two end bins (values clipped at
+ * the range ends, e.g. Relu6, saturated Sigmoid, the constant parts of a tensor). A run of one
+ * bin makes every increment wait for the previous one to the same counter, so the counts of
+ * each hot bin are spread over SPREAD extra counters after the nb bins. */
+#define SPREAD 64
+#define N_HOT 3
+
+/* Counter positions of x[0..m) (|x| when absval): the bin b, or for hot bin k (b == hot[k],
+ * first match) nb + k * SPREAD + (j mod SPREAD); returns 1 when a value is NaN or infinite. One
+ * branch-free loop per kind, so that it vectorises. */
+OBS_CLONES static int hist_index(const float *restrict x, int m, float lo, float inv, float top,
+                                 int absval, const int32_t *restrict hot, int32_t nb,
+                                 int32_t *restrict idx)
+{
+    const int32_t h0 = hot[0], h1 = hot[1], h2 = hot[2];
+    int bad = 0;
+    if (absval) {
+        for (int j = 0; j < m; j++) {
+            float v = fabsf(x[j]);
+            int32_t b = hist_bin(v, lo, inv, top), s = nb + (j & (SPREAD - 1));
+            idx[j] = b == h0 ? s : b == h1 ? s + SPREAD : b == h2 ? s + 2 * SPREAD : b;
+            bad |= (v - v) != 0.0f;
+        }
+    } else {
+        for (int j = 0; j < m; j++) {
+            float v = x[j];
+            int32_t b = hist_bin(v, lo, inv, top), s = nb + (j & (SPREAD - 1));
+            idx[j] = b == h0 ? s : b == h1 ? s + SPREAD : b == h2 ? s + 2 * SPREAD : b;
+            bad |= (v - v) != 0.0f;
+        }
+    }
+    return bad;
+}
+
+/* Elements counted into the int32 counters between two flushes into int64: far below 2^31, and
+ * small enough that tests/unit/test_observe_kernels.c crosses it. */
+#define SUB_FLUSH ((int64_t)1 << 22)
+/* One sub-histogram: nb bins, N_HOT * SPREAD hot-bin slots, and a pad so that sub-histograms
+ * do not alias modulo 4 KiB (a load from one would wait behind a store to another). */
+#define SUB_STRIDE(nb) ((nb) + N_HOT * SPREAD + 48)
+/* int32 counters hist_run needs: 4 sub-histograms. */
+#define WORK_N(nb) (4 * SUB_STRIDE(nb))
+
+/* Counts x[0..n) into the int64 histogram h[0..nb) (added to it). w: WORK_N(nb) int32 counters,
+ * zero on entry and again on return. Blocks are counted into one sub-histogram (the smallest
+ * cache footprint), unless neighbours often share a counter (runs of one value that is not a
+ * hot bin, e.g. flat image regions): then consecutive elements go to 4 sub-histograms so that
+ * increments of one counter do not wait for each other. Returns 1 on NaN/Inf (h is complete
+ * anyway). */
 static int hist_run(const float *x, int64_t n, float lo, float inv, int absval, int64_t nb,
-                    int64_t *h, int h4)
+                    int64_t *h, int32_t *w)
 {
     int32_t idx[BLOCK];
     const float top = (float)(nb - 1);
+    const int32_t hot[N_HOT] = {0, hist_bin(0.0f, lo, inv, top), (int32_t)(nb - 1)};
+    const int64_t st = SUB_STRIDE(nb);
+    int32_t *w0 = w, *w1 = w + st, *w2 = w + 2 * st, *w3 = w + 3 * st;
+    int bad = 0, nsub = 1;
+    for (int64_t s0 = 0; s0 < n; s0 += SUB_FLUSH) {
+        int64_t s1 = n - s0 < SUB_FLUSH ? n : s0 + SUB_FLUSH;
+        for (int64_t i0 = s0; i0 < s1; i0 += BLOCK) {
+            int m = (int)(s1 - i0 < BLOCK ? s1 - i0 : BLOCK);
+            bad |= hist_index(x + i0, m, lo, inv, top, absval, hot, (int32_t)nb, idx);
+            /* neighbours sharing a counter, sampled at 32 places (runs are long or absent) */
+            int rep = 0;
+            for (int j = 0; j + 1 < m; j += BLOCK / 32) rep += idx[j] == idx[j + 1];
+            if (rep >= 4) {
+                nsub = 4;
+                int j = 0;
+                for (; j + 4 <= m; j += 4) {
+                    w0[idx[j]]++;
+                    w1[idx[j + 1]]++;
+                    w2[idx[j + 2]]++;
+                    w3[idx[j + 3]]++;
+                }
+                for (; j < m; j++) w0[idx[j]]++;
+            } else {
+                int j = 0;
+                for (; j + 4 <= m; j += 4) {
+                    w0[idx[j]]++;
+                    w0[idx[j + 1]]++;
+                    w0[idx[j + 2]]++;
+                    w0[idx[j + 3]]++;
+                }
+                for (; j < m; j++) w0[idx[j]]++;
+            }
+        }
+        for (int k = 0; k < nsub; k++) {
+            int32_t *wk = w + k * st;
+            for (int64_t i = 0; i < nb; i++) {
+                h[i] += wk[i];
+                wk[i] = 0;
+            }
+            for (int r = 0; r < N_HOT; r++)
+                for (int64_t i = nb + r * SPREAD; i < nb + (r + 1) * SPREAD; i++) {
+                    h[hot[r]] += wk[i];
+                    wk[i] = 0;
+                }
+        }
+    }
+    return bad;
+}
+
+/* Counts x[0..n) straight into the int64 histogram h (per-channel rows; no hot bin). */
+static int hist_run64(const float *x, int64_t n, float lo, float inv, int absval, int64_t nb,
+                      int64_t *h)
+{
+    int32_t idx[BLOCK];
+    const float top = (float)(nb - 1);
+    const int32_t no_hot[N_HOT] = {-1, -1, -1};
     int bad = 0;
     for (int64_t i0 = 0; i0 < n; i0 += BLOCK) {
         int m = (int)(n - i0 < BLOCK ? n - i0 : BLOCK);
-        const float *xb = x + i0;
-        int bb = 0;
-        if (absval) {
-            for (int j = 0; j < m; j++) {
-                float v = fabsf(xb[j]);
-                float t = (v - lo) * inv;
-                t = t > 0.0f ? t : 0.0f; /* also maps NaN to 0 */
-                t = t < top ? t : top;
-                idx[j] = (int32_t)t;
-                bb |= (v - v) != 0.0f;
-            }
-        } else {
-            for (int j = 0; j < m; j++) {
-                float v = xb[j];
-                float t = (v - lo) * inv;
-                t = t > 0.0f ? t : 0.0f;
-                t = t < top ? t : top;
-                idx[j] = (int32_t)t;
-                bb |= (v - v) != 0.0f;
-            }
-        }
-        bad |= bb;
-        if (h4) {
-            int j = 0;
-            for (; j + 4 <= m; j += 4) {
-                h[idx[j]]++;
-                h[nb + idx[j + 1]]++;
-                h[2 * nb + idx[j + 2]]++;
-                h[3 * nb + idx[j + 3]]++;
-            }
-            for (; j < m; j++) h[idx[j]]++;
-        } else {
-            for (int j = 0; j < m; j++) h[idx[j]]++;
-        }
+        bad |= hist_index(x + i0, m, lo, inv, top, absval, no_hot, 0, idx);
+        for (int j = 0; j < m; j++) h[idx[j]]++;
     }
     return bad;
 }
@@ -427,6 +528,19 @@ static pq_status ensure_scratch(pq_observer *o, size_t n, pq_err *err)
     o->scratch = pq_malloc(n * sizeof(int64_t));
     o->scratch_n = o->scratch ? n : 0;
     if (!o->scratch)
+        return pq_err_set(err, PQ_ERR_NOMEM, "tensor '%s': out of memory for observer scratch",
+                          o->name);
+    return PQ_OK;
+}
+
+/* Zeroed int32 sub-histograms; hist_run leaves them zero again. */
+static pq_status ensure_work(pq_observer *o, size_t n, pq_err *err)
+{
+    if (o->work_n >= n) return PQ_OK;
+    pq_free(o->work);
+    o->work = pq_calloc(n, sizeof(int32_t));
+    o->work_n = o->work ? n : 0;
+    if (!o->work)
         return pq_err_set(err, PQ_ERR_NOMEM, "tensor '%s': out of memory for observer scratch",
                           o->name);
     return PQ_OK;
@@ -570,25 +684,24 @@ static pq_status observe_hist(pq_observer *o, const pq_tensor *t, pq_err *err)
          * state in thread order (integer sums: exact) */
         if (nt > 256) nt = 256;
         int64_t n = t->numel, chunk = (n + nt - 1) / nt;
-        int h4 = n >= 8 * nb;
-        size_t per = (size_t)(h4 ? 4 : 1) * (size_t)nb;
-        PQ_TRY(ensure_scratch(o, per * (size_t)nt, err));
+        PQ_TRY(ensure_scratch(o, (size_t)nb * (size_t)nt, err));
+        PQ_TRY(ensure_work(o, (size_t)WORK_N(nb) * (size_t)nt, err));
         int bads[256];
         int64_t *scr = o->scratch;
         float lo = o->h_lof[0], inv = o->h_inv[0];
 #pragma omp parallel for num_threads(nt) schedule(static, 1) if (nt > 1)
         for (int k = 0; k < nt; k++) {
-            int64_t *h = scr + (size_t)k * per;
-            memset(h, 0, per * sizeof(int64_t));
+            int64_t *h = scr + (size_t)k * (size_t)nb;
+            memset(h, 0, (size_t)nb * sizeof(int64_t));
             int64_t a = k * chunk, b = a + chunk < n ? a + chunk : n;
-            bads[k] = a < b ? hist_run(x + a, b - a, lo, inv, absval, nb, h, h4) : 0;
-            if (h4)
-                for (int64_t i = 0; i < nb; i++) h[i] += h[nb + i] + h[2 * nb + i] + h[3 * nb + i];
+            bads[k] = a < b ? hist_run(x + a, b - a, lo, inv, absval, nb, h,
+                                       o->work + (size_t)k * (size_t)WORK_N(nb))
+                            : 0;
         }
         for (int k = 0; k < nt; k++) bad |= bads[k];
         if (bad) return nonfinite_error(o, t, err);
         for (int k = 0; k < nt; k++) {
-            const int64_t *h = scr + (size_t)k * per;
+            const int64_t *h = scr + (size_t)k * (size_t)nb;
             for (int64_t i = 0; i < nb; i++) o->hist[i] += h[i];
         }
     } else {
@@ -600,14 +713,14 @@ static pq_status observe_hist(pq_observer *o, const pq_tensor *t, pq_err *err)
         if (inner == 1) {
             for (int64_t r = 0; r < outer; r++)
                 for (int64_t g = 0; g < G; g++)
-                    red |= hist_run(x + r * G + g, 1, o->h_lof[g], o->h_inv[g], absval, nb,
-                                    pend + g * nb, 0);
+                    red |= hist_run64(x + r * G + g, 1, o->h_lof[g], o->h_inv[g], absval, nb,
+                                      pend + g * nb);
         } else {
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1) reduction(| : red)
             for (int64_t g = 0; g < G; g++)
                 for (int64_t r = 0; r < outer; r++)
-                    red |= hist_run(x + (r * G + g) * inner, inner, o->h_lof[g], o->h_inv[g],
-                                    absval, nb, pend + g * nb, 0);
+                    red |= hist_run64(x + (r * G + g) * inner, inner, o->h_lof[g], o->h_inv[g],
+                                      absval, nb, pend + g * nb);
         }
         if (red) return nonfinite_error(o, t, err);
         for (int64_t i = 0; i < G * nb; i++) o->hist[i] += pend[i];

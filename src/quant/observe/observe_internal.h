@@ -54,6 +54,8 @@ struct pq_observer {
     /* scratch for observe (not state) */
     int64_t *scratch;
     size_t scratch_n;           /* elements */
+    int32_t *work;              /* int32 sub-histograms of pass 2, zero between calls */
+    size_t work_n;              /* elements */
 };
 
 /* Bin index of v >= 0 on the isotone log grid, and the lower edge of bin b (1..NB-1). */
