@@ -11,6 +11,9 @@
 #                 $PQ_BENCH_MODELS; made once, reused)
 #   --images N    synthetic images (default 256);  --batch B  batch size (default 32)
 #   --algos       observers to time (default "minmax percentile kl mse")
+#   --threads T   OpenMP threads (sets OMP_NUM_THREADS; default: as configured). With 1, the
+#                 "cpu" columns (process CPU time of a pass against the float forward's) are
+#                 the figures least disturbed by other jobs on a shared machine.
 #
 # The bench program (tests/calib/bench_calib.c) is compiled against the build's static
 # library with the link line CMake uses for the unit tests. OPENBLAS_CORETYPE=SkylakeX is
@@ -29,6 +32,7 @@ while [ $# -gt 0 ]; do
     --images) images=$2; shift 2 ;;
     --batch) batch=$2; shift 2 ;;
     --algos) algos=$2; shift 2 ;;
+    --threads) export OMP_NUM_THREADS=$2; shift 2 ;;
     *) echo "bench_calib.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
