@@ -397,28 +397,19 @@ static inline int32_t hist_bin(float v, float lo, float inv, float top)
 #define N_HOT 3
 
 /* Counter positions of x[0..m) (|x| when absval): the bin b, or for hot bin k (b == hot[k],
- * first match) nb + k * SPREAD + (j mod SPREAD); returns 1 when a value is NaN or infinite. One
- * branch-free loop per kind, so that it vectorises. */
+ * first match) nb + k * SPREAD + (j mod SPREAD); returns 1 when a value is NaN or infinite. The
+ * loop is branch-free, so that it vectorises. */
 OBS_CLONES static int hist_index(const float *restrict x, int m, float lo, float inv, float top,
                                  int absval, const int32_t *restrict hot, int32_t nb,
                                  int32_t *restrict idx)
 {
     const int32_t h0 = hot[0], h1 = hot[1], h2 = hot[2];
     int bad = 0;
-    if (absval) {
-        for (int j = 0; j < m; j++) {
-            float v = fabsf(x[j]);
-            int32_t b = hist_bin(v, lo, inv, top), s = nb + (j & (SPREAD - 1));
-            idx[j] = b == h0 ? s : b == h1 ? s + SPREAD : b == h2 ? s + 2 * SPREAD : b;
-            bad |= (v - v) != 0.0f;
-        }
-    } else {
-        for (int j = 0; j < m; j++) {
-            float v = x[j];
-            int32_t b = hist_bin(v, lo, inv, top), s = nb + (j & (SPREAD - 1));
-            idx[j] = b == h0 ? s : b == h1 ? s + SPREAD : b == h2 ? s + 2 * SPREAD : b;
-            bad |= (v - v) != 0.0f;
-        }
+    for (int j = 0; j < m; j++) { /* absval is loop-invariant: GCC unswitches the loop */
+        float v = absval ? fabsf(x[j]) : x[j];
+        int32_t b = hist_bin(v, lo, inv, top), s = nb + (j & (SPREAD - 1));
+        idx[j] = b == h0 ? s : b == h1 ? s + SPREAD : b == h2 ? s + 2 * SPREAD : b;
+        bad |= (v - v) != 0.0f;
     }
     return bad;
 }
@@ -455,26 +446,21 @@ static int hist_run(const float *x, int64_t n, float lo, float inv, int absval, 
             /* neighbours sharing a counter, sampled at 32 places (runs are long or absent) */
             int rep = 0;
             for (int j = 0; j + 1 < m; j += BLOCK / 32) rep += idx[j] == idx[j + 1];
+            int32_t *v1 = w0, *v2 = w0, *v3 = w0;
             if (rep >= 4) {
                 nsub = 4;
-                int j = 0;
-                for (; j + 4 <= m; j += 4) {
-                    w0[idx[j]]++;
-                    w1[idx[j + 1]]++;
-                    w2[idx[j + 2]]++;
-                    w3[idx[j + 3]]++;
-                }
-                for (; j < m; j++) w0[idx[j]]++;
-            } else {
-                int j = 0;
-                for (; j + 4 <= m; j += 4) {
-                    w0[idx[j]]++;
-                    w0[idx[j + 1]]++;
-                    w0[idx[j + 2]]++;
-                    w0[idx[j + 3]]++;
-                }
-                for (; j < m; j++) w0[idx[j]]++;
+                v1 = w1;
+                v2 = w2;
+                v3 = w3;
             }
+            int j = 0;
+            for (; j + 4 <= m; j += 4) {
+                w0[idx[j]]++;
+                v1[idx[j + 1]]++;
+                v2[idx[j + 2]]++;
+                v3[idx[j + 3]]++;
+            }
+            for (; j < m; j++) w0[idx[j]]++;
         }
         for (int k = 0; k < nsub; k++) {
             int32_t *wk = w + k * st;
