@@ -666,8 +666,9 @@ static pq_status observe_hist(pq_observer *o, const pq_tensor *t, pq_err *err)
     int nt = n_threads(o, t->numel);
     int bad = 0;
     if (G == 1) {
-        /* per thread: 4 interleaved sub-histograms, summed into the first, then into the
-         * state in thread order (integer sums: exact) */
+        /* per thread: hist_run's int32 counters summed into an int64 partial, the partials
+         * into the state in thread order, only when all values were finite (integer sums:
+         * exact) */
         if (nt > 256) nt = 256;
         int64_t n = t->numel, chunk = (n + nt - 1) / nt;
         PQ_TRY(ensure_scratch(o, (size_t)nb * (size_t)nt, err));
