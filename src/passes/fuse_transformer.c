@@ -263,11 +263,14 @@ static pq_status layernorm_one(pq_graph *g, pq_op *const *m, const char **why, p
 fail:
     pq_tensor_destroy(&scale);
     pq_tensor_destroy(&bias);
-    if (ln && !ln->n_outputs) pq_graph_remove_op(g, ln, 0, NULL);
+    /* New parameters not attached yet go first; removing the unfinished op then frees
+     * those attached to it (pq_graph_remove_op drops unused parameters), so neither pointer
+     * is used after it is freed. */
     if (st != PQ_OK || *why) {
         pq__drop_if_unused(g, sv);
         pq__drop_if_unused(g, bv);
     }
+    if (ln && !ln->n_outputs) pq_graph_remove_op(g, ln, 0, NULL);
     return st;
 }
 
