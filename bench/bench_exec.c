@@ -16,8 +16,8 @@
  * with the input's shape fixed first so that shape subgraphs fold.
  * --profile adds a table of the time spent per operator type in the timed runs (measured
  * by executor hooks around each node, so it includes the hooks' small overhead).
- * Conv nodes are profiled by kind (depthwise, pointwise, kernel size and stride), so the
- * table shows which convolutions cost the time.
+ * Conv nodes are profiled by kind (depthwise, pointwise, kernel size and stride) and output
+ * size, with the GFLOP/s they reach, so the table shows which convolutions cost the time.
  * --cpu-time measures the process's CPU time instead of wall time: with --threads 1 this
  * stays meaningful on a machine busy with other work (comparisons, not absolute speed).
  * The last line of stdout is machine-readable: "RESULT key=value ...".
@@ -224,11 +224,12 @@ static double bench_now(void)
 
 /* Time per operator type, from executor hooks (the executor runs one node at a time). */
 #define PROFILE_MAX_TYPES 128
-#define PROFILE_KEY 48
+#define PROFILE_KEY 64
 typedef struct profile {
     char type[PROFILE_MAX_TYPES][PROFILE_KEY];
     double seconds[PROFILE_MAX_TYPES];
     int64_t calls[PROFILE_MAX_TYPES];
+    double flops[PROFILE_MAX_TYPES]; /* multiply-adds x 2, Conv only */
     int n_types;
     double start;
 } profile;
@@ -241,17 +242,20 @@ static pq_status profile_before(const pq_op *op, int n_inputs, pq_tensor **input
     return PQ_OK;
 }
 
-/* The profile key of a node: its type, and for Conv the kind of convolution. */
+/* The profile key of a node: its type, and for a 2-D Conv the kind of convolution and its
+ * output size; *flops gets the Conv's floating-point operations (0 for other types). */
 static void profile_key(const pq_op *op, int n_inputs, pq_tensor **inputs, int n_outputs,
-                        pq_tensor **outputs, char *key, size_t cap)
+                        pq_tensor **outputs, char *key, size_t cap, double *flops)
 {
+    *flops = 0.0;
     if (strcmp(op->type, "Conv") == 0 && n_inputs >= 2 && n_outputs >= 1 && inputs[0] &&
         inputs[1] && outputs[0] && inputs[1]->rank == 4 && inputs[0]->rank == 4) {
         const pq_tensor *x = inputs[0], *w = inputs[1], *y = outputs[0];
         int64_t stride = y->dims[2] > 0 ? x->dims[2] / y->dims[2] : 0;
         const char *kind = w->dims[1] == 1 && x->dims[1] > 1 ? "dw" : "";
-        snprintf(key, cap, "Conv %s%lldx%lld s%lld", kind, (long long)w->dims[2],
-                 (long long)w->dims[3], (long long)stride);
+        snprintf(key, cap, "Conv %s%lldx%lld s%lld -> %lld", kind, (long long)w->dims[2],
+                 (long long)w->dims[3], (long long)stride, (long long)y->dims[2]);
+        *flops = 2.0 * (double)pq_shape_numel(y->rank, y->dims) * (double)(w->dims[1] * w->dims[2] * w->dims[3]);
         return;
     }
     snprintf(key, cap, "%s", op->type);
@@ -264,7 +268,8 @@ static pq_status profile_after(const pq_op *op, int n_inputs, pq_tensor **inputs
     profile *p = user;
     double dt = bench_now() - p->start;
     char key[PROFILE_KEY];
-    profile_key(op, n_inputs, inputs, n_outputs, outputs, key, sizeof key);
+    double flops;
+    profile_key(op, n_inputs, inputs, n_outputs, outputs, key, sizeof key, &flops);
     int i = 0;
     while (i < p->n_types && strcmp(p->type[i], key) != 0) i++;
     if (i == p->n_types) {
@@ -272,6 +277,7 @@ static pq_status profile_after(const pq_op *op, int n_inputs, pq_tensor **inputs
         snprintf(p->type[p->n_types++], PROFILE_KEY, "%s", key);
     }
     p->seconds[i] += dt;
+    p->flops[i] += flops;
     p->calls[i]++;
     return PQ_OK;
 }
@@ -286,12 +292,16 @@ static void profile_print(const profile *p, int iters, double total)
             order[j] = order[j - 1];
             order[j - 1] = t;
         }
-    printf("profile:      %-22s %10s %7s %8s\n", "operator", "ms/batch", "share", "nodes");
+    printf("profile:      %-26s %10s %7s %8s %8s\n", "operator", "ms/batch", "share", "nodes",
+           "GFLOP/s");
     for (int k = 0; k < p->n_types; k++) {
         int i = order[k];
-        printf("              %-22s %10.2f %6.1f%% %8lld\n", p->type[i],
+        printf("              %-26s %10.2f %6.1f%% %8lld", p->type[i],
                1e3 * p->seconds[i] / iters, 100.0 * p->seconds[i] / total,
                (long long)(p->calls[i] / iters));
+        if (p->flops[i] > 0 && p->seconds[i] > 0)
+            printf(" %8.1f", 1e-9 * p->flops[i] / p->seconds[i]);
+        printf("\n");
     }
 }
 

@@ -177,6 +177,18 @@ static const conv_case cases[] = {
      {1, 1, 1, 1}, 0},
     {"conv2d_depthwise", PQ_DTYPE_FLOAT32, 2, 2, 6, 6, 6, {13, 12}, {3, 3}, {2, 1}, {1, 2},
      {1, 2, 1, 0}, 1},
+    /* depthwise 3x3 (AVX-512 planes where the CPU has them): 7-wide rows, three column
+     * blocks with a partial one, stride 2 with odd and even widths, end-only and 2-wide pads */
+    {"conv2d_dw3x3_s1_narrow", PQ_DTYPE_FLOAT32, 2, 2, 5, 5, 5, {7, 7}, {3, 3}, {1, 1},
+     {1, 1}, {1, 1, 1, 1}, 1},
+    {"conv2d_dw3x3_s1_wide", PQ_DTYPE_FLOAT32, 2, 2, 3, 3, 3, {9, 37}, {3, 3}, {1, 1},
+     {1, 1}, {1, 1, 1, 1}, 1},
+    {"conv2d_dw3x3_s1_pads", PQ_DTYPE_FLOAT32, 2, 1, 4, 4, 4, {6, 20}, {3, 3}, {1, 1},
+     {1, 1}, {2, 0, 0, 2}, 0},
+    {"conv2d_dw3x3_s2", PQ_DTYPE_FLOAT32, 2, 2, 4, 4, 4, {15, 35}, {3, 3}, {2, 2}, {1, 1},
+     {1, 1, 1, 1}, 1},
+    {"conv2d_dw3x3_s2_end_pads", PQ_DTYPE_FLOAT32, 2, 1, 3, 3, 3, {14, 34}, {3, 3}, {2, 2},
+     {1, 1}, {0, 0, 1, 1}, 0},
     {"conv2d_pointwise", PQ_DTYPE_FLOAT32, 2, 3, 32, 16, 1, {15, 17}, {1, 1}, {1, 1}, {1, 1},
      {0, 0, 0, 0}, 1},
     {"conv2d_pointwise_group", PQ_DTYPE_FLOAT32, 2, 1, 32, 16, 2, {9, 40}, {1, 1}, {1, 1},
@@ -207,7 +219,7 @@ PQ_TEST(conv_output_does_not_depend_on_batch_size)
 {
     static const char *names[] = {"conv2d_winograd", "conv2d_winograd_many_tiles",
                                   "conv2d_tiles", "conv2d_depthwise", "conv2d_pointwise",
-                                  "conv2d_group"};
+                                  "conv2d_group", "conv2d_dw3x3_s1_wide", "conv2d_dw3x3_s2"};
     for (size_t n = 0; n < sizeof names / sizeof *names; n++) {
         const conv_case *c = NULL;
         for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)

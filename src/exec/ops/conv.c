@@ -15,6 +15,7 @@
  * bfloat16 through the float32 kernels on widened copies.
  */
 #include "../exec_internal.h"
+#include "conv_dw.h"
 #include "gemm_blas.h"
 #include "winograd.h"
 
@@ -705,7 +706,8 @@ static void pad_plane_f32(const float *restrict x, int64_t H, int64_t W, float *
 }
 
 /* Depthwise 2-D (group == C == M), float32: direct loop, parallel over (image, channel),
- * clamped to [clo, chi] (the identity for -inf, +inf). Stride 1 (dw_flat_s1_f32) and
+ * clamped to [clo, chi] (the identity for -inf, +inf). 3x3 kernels with stride 1 or 2 run
+ * the AVX-512 planes of conv_dw.c where the CPU has them. Otherwise stride 1 (dw_flat_s1_f32) and
  * strided 3x3 kernels (dw_rows_3x3_f32) run on zero-padded planes when the workspace is
  * available; anything else skips the taps that fall in the padding. The caller guarantees KH, KW <= 64. */
 static void conv_depthwise2d_f32(pq_exec_node *n, const conv_geom *g, const float *restrict x,
@@ -716,6 +718,16 @@ static void conv_depthwise2d_f32(pq_exec_node *n, const conv_geom *g, const floa
     const int64_t HW = H * W, OHW = OH * OW, KHW = g->k[0] * g->k[1];
     const int64_t planes = g->N * g->C;
     if (planes * OHW * KHW <= 65536) threads = 1;
+    if (pq__dw3x3_avx512_applies(g->k, g->s, g->d, g->pb)) {
+#pragma omp parallel for num_threads(threads) schedule(static) if(threads > 1)
+        for (int64_t pl = 0; pl < planes; pl++) {
+            int64_t ch = pl % g->C;
+            pq__dw3x3_plane_avx512(x + pl * HW, H, W, w + ch * KHW, bias ? bias[ch] : 0.0f,
+                                   y + pl * OHW, OH, OW, (int)g->s[0], g->pb[0], g->pb[1], clo,
+                                   chi);
+        }
+        return;
+    }
     if (g->s[0] == 1 && g->s[1] == 1) {
         const int64_t Hp = H + g->pb[0] + g->pe[0], Wp = W + g->pb[1] + g->pe[1];
         const int64_t per = Hp * Wp + g->k[1] * g->d[1] + OH * Wp + 16; /* plane + slack + tmp */
