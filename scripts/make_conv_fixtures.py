@@ -402,6 +402,26 @@ def make_conv_fast_paths():
                 [("X", x), ("W", w), ("B", b)], [("T", pre), ("Y", np.maximum(pre, 0))], 13)
 
 
+def make_conv_pointwise_fast():
+    # The AVX-512 pointwise kernel: output channels in blocks of 12, 4 and 1 (17 = 12 + 4 + 1),
+    # columns in blocks of 32 with a partial last one (9 x 13 = 117), a fused Clip, and a
+    # bias-free Relu case with every block partial.
+    x, w, b = rand(3, 20, 9, 13), rand(17, 20, 1, 1), rand(17)
+    pre = conv_ref(x, w, b, [1, 1], [1, 1], [0, 0, 0, 0], 1)
+    lo, hi = np.float32(0), np.float32(0.5)
+    write_graph("conv2d_pointwise_clip_fused",
+                [helper.make_node("Conv", ["X", "W", "B"], ["T"], kernel_shape=[1, 1]),
+                 helper.make_node("Clip", ["T", "lo", "hi"], ["Y"])],
+                [("X", x), ("W", w), ("B", b)], [("Y", np.clip(pre, lo, hi))], 13,
+                [("lo", np.array(lo)), ("hi", np.array(hi))])
+    x, w = rand(2, 7, 5, 7), rand(5, 7, 1, 1)
+    pre = conv_ref(x, w, None, [1, 1], [1, 1], [0, 0, 0, 0], 1)
+    write_graph("conv2d_pointwise_relu_nobias",
+                [helper.make_node("Conv", ["X", "W"], ["T"], kernel_shape=[1, 1]),
+                 helper.make_node("Relu", ["T"], ["Y"])],
+                [("X", x), ("W", w)], [("Y", np.maximum(pre, 0))], 13)
+
+
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     make_conv()
@@ -410,3 +430,4 @@ if __name__ == "__main__":
     make_gemm()
     make_half()  # earlier fixtures keep their random streams: add new ones after
     make_conv_fast_paths()
+    make_conv_pointwise_fast()

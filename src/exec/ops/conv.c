@@ -15,7 +15,7 @@
  * bfloat16 through the float32 kernels on widened copies.
  */
 #include "../exec_internal.h"
-#include "conv_dw.h"
+#include "conv_avx512.h"
 #include "gemm_blas.h"
 #include "winograd.h"
 
@@ -707,7 +707,7 @@ static void pad_plane_f32(const float *restrict x, int64_t H, int64_t W, float *
 
 /* Depthwise 2-D (group == C == M), float32: direct loop, parallel over (image, channel),
  * clamped to [clo, chi] (the identity for -inf, +inf). 3x3 kernels with stride 1 or 2 run
- * the AVX-512 planes of conv_dw.c where the CPU has them. Otherwise stride 1 (dw_flat_s1_f32) and
+ * the AVX-512 planes of conv_avx512.c where the CPU has them. Otherwise stride 1 (dw_flat_s1_f32) and
  * strided 3x3 kernels (dw_rows_3x3_f32) run on zero-padded planes when the workspace is
  * available; anything else skips the taps that fall in the padding. The caller guarantees KH, KW <= 64. */
 static void conv_depthwise2d_f32(pq_exec_node *n, const conv_geom *g, const float *restrict x,
@@ -886,6 +886,26 @@ static pq_status check_inputs(const pq_tensor *x, const pq_tensor *w, const pq_t
     return PQ_OK;
 }
 
+/* Pointwise float32 Conv through the AVX-512 kernel: work items are (image, group, 512
+ * columns), split over the node's threads. */
+static void conv1x1_avx512(pq_exec_node *n, const conv_geom *g, const float *x, const float *w,
+                           const float *bias, float *y, float clo, float chi)
+{
+    const int64_t Cg = g->C / g->G, Mg = g->M / g->G, P = g->P_out, chunk = 512;
+    const int64_t n_chunks = (P + chunk - 1) / chunk, items = g->N * g->G * n_chunks;
+    int threads = pq_node_threads(n);
+    if (threads < 1) threads = 1;
+    if (items < threads) threads = (int)items;
+#pragma omp parallel for num_threads(threads) schedule(static) if(threads > 1)
+    for (int64_t it = 0; it < items; it++) {
+        int64_t b = it / (g->G * n_chunks), gr = (it / n_chunks) % g->G;
+        int64_t p0 = (it % n_chunks) * chunk, cols = P - p0 < chunk ? P - p0 : chunk;
+        pq__conv1x1_avx512(w + gr * Mg * Cg, Mg, Cg, x + (b * g->C + gr * Cg) * P + p0, P,
+                           bias ? bias + gr * Mg : NULL, y + (b * g->M + gr * Mg) * P + p0, P,
+                           cols, clo, chi);
+    }
+}
+
 /* float32 Conv: depthwise 2-D direct, everything else through im2col + GEMM. An active
  * epilogue of the node is applied (and marked applied) when epi is not NULL. */
 static pq_status conv_f32_epi(pq_exec_node *n, const conv_geom *g, const float *x,
@@ -899,6 +919,13 @@ static pq_status conv_f32_epi(pq_exec_node *n, const conv_geom *g, const float *
         g->k[0] <= 64) {
         int threads = pq_node_threads(n);
         conv_depthwise2d_f32(n, g, x, w, b, y, threads < 1 ? 1 : threads, clo, chi);
+        return PQ_OK;
+    }
+    int pointwise = 1;
+    for (int i = 0; i < g->r; i++)
+        if (g->k[i] != 1 || g->s[i] != 1 || g->pb[i] != 0 || g->pe[i] != 0) pointwise = 0;
+    if (pointwise && pq__conv1x1_avx512_applies(g->M / g->G, g->C / g->G)) {
+        conv1x1_avx512(n, g, x, w, b, y, clo, chi);
         return PQ_OK;
     }
     if (g->r == 2 && g->G == 1 && g->k[0] == 3 && g->k[1] == 3 && g->s[0] == 1 &&

@@ -1,13 +1,20 @@
-/* conv_dw.c - depthwise 3x3 convolution with AVX-512 (MobileNet-style layers).
+/* conv_avx512.c - AVX-512 kernels of the conv family for MobileNet-style layers: depthwise
+ * 3x3 planes and pointwise (1x1) convolutions with few input channels.
  *
- * A plane is computed 16 output columns at a time, straight from the unpadded input: each
+ * Depthwise: a plane is computed 16 output columns at a time, straight from the unpadded input: each
  * kernel row contributes three masked loads (stride 1) or three masked loads split into even
  * and odd columns (stride 2), the lanes outside the image masked to zero, so there is no
  * padded copy and no border case, and rows as narrow as 7 columns cost one vector. The 9
  * weights and the bias stay in registers for the whole plane; the clamp of a fused Relu /
  * Clip epilogue is applied before the single store.
+ *
+ * Pointwise: y = bias + W x as a register-blocked product, 12 output channels x 32 columns
+ * of accumulators, each step of the input channels one load of two x vectors and 12
+ * broadcasts of W. Unlike sgemm there is no separate pass to clear or scale y and none to
+ * add the bias and clamp afterwards: y is written once, which is what the small-K layers of
+ * MobileNet (16 to 192 input channels over 112x112 to 28x28 images) are bound by.
  */
-#include "conv_dw.h"
+#include "conv_avx512.h"
 
 #include <stdlib.h>
 
@@ -16,12 +23,18 @@
 
 #define AVX512 __attribute__((target("avx512f")))
 
-int pq__dw3x3_avx512_applies(const int64_t k[2], const int64_t s[2], const int64_t d[2],
-                             const int64_t pb[2])
+/* 1 when the CPU has AVX-512F and PQ_NO_AVX512 is not set. */
+static int have_avx512(void)
 {
     static int cpu = -1;
     if (cpu < 0) cpu = __builtin_cpu_supports("avx512f") && !getenv("PQ_NO_AVX512");
-    return cpu && k[0] == 3 && k[1] == 3 && d[0] == 1 && d[1] == 1 && s[0] == s[1] &&
+    return cpu;
+}
+
+int pq__dw3x3_avx512_applies(const int64_t k[2], const int64_t s[2], const int64_t d[2],
+                             const int64_t pb[2])
+{
+    return have_avx512() && k[0] == 3 && k[1] == 3 && d[0] == 1 && d[1] == 1 && s[0] == s[1] &&
            (s[0] == 1 || s[0] == 2) && pb[0] >= 0 && pb[0] <= 2 && pb[1] >= 0 && pb[1] <= 2;
 }
 
@@ -159,6 +172,67 @@ void pq__dw3x3_plane_avx512(const float *x, int64_t H, int64_t W, const float *w
     else plane_s2(x, H, W, w9, bv, y, OH, OW, pt, pl, lo, hi);
 }
 
+/* ------------------------------------------------------------------ pointwise */
+
+int pq__conv1x1_avx512_applies(int64_t M, int64_t K)
+{
+    return have_avx512() && M >= 1 && K >= 1 && M * K <= PQ_CONV1X1_AVX512_MAX_WEIGHTS;
+}
+
+/* MR output channels x 32 columns (n0 + n1 of them, under masks m0 / m1): acc = bias, then
+ * + w[r][k] x[k][.] for k = 0..K-1 in order, clamped, stored. */
+#define DEFINE_PW_BLOCK(MR)                                                                  \
+    AVX512 static void pw_block_##MR(const float *w, int64_t K, const float *x, int64_t ldx,  \
+                                     const float *bias, float *y, int64_t ldy, __mmask16 m0,  \
+                                     __mmask16 m1, __m512 lov, __m512 hiv)                    \
+    {                                                                                        \
+        __m512 a0[MR], a1[MR];                                                               \
+        _Pragma("GCC unroll 12")                                                             \
+        for (int r = 0; r < MR; r++)                                                         \
+            a0[r] = a1[r] = bias ? _mm512_set1_ps(bias[r]) : _mm512_setzero_ps();            \
+        for (int64_t k = 0; k < K; k++) {                                                    \
+            const __m512 xa = _mm512_maskz_loadu_ps(m0, x + k * ldx);                        \
+            const __m512 xb = _mm512_maskz_loadu_ps(m1, x + k * ldx + 16);                   \
+            _Pragma("GCC unroll 12")                                                         \
+            for (int r = 0; r < MR; r++) {                                                   \
+                const __m512 wv = _mm512_set1_ps(w[r * K + k]);                              \
+                a0[r] = _mm512_fmadd_ps(wv, xa, a0[r]);                                      \
+                a1[r] = _mm512_fmadd_ps(wv, xb, a1[r]);                                      \
+            }                                                                                \
+        }                                                                                    \
+        _Pragma("GCC unroll 12")                                                             \
+        for (int r = 0; r < MR; r++) {                                                       \
+            _mm512_mask_storeu_ps(y + r * ldy, m0,                                           \
+                                  _mm512_min_ps(hiv, _mm512_max_ps(lov, a0[r])));            \
+            _mm512_mask_storeu_ps(y + r * ldy + 16, m1,                                      \
+                                  _mm512_min_ps(hiv, _mm512_max_ps(lov, a1[r])));            \
+        }                                                                                    \
+    }
+DEFINE_PW_BLOCK(12)
+DEFINE_PW_BLOCK(4)
+DEFINE_PW_BLOCK(1)
+
+AVX512 void pq__conv1x1_avx512(const float *w, int64_t M, int64_t K, const float *x,
+                               int64_t ldx, const float *bias, float *y, int64_t ldy,
+                               int64_t ncols, float lo, float hi)
+{
+    const __m512 lov = _mm512_set1_ps(lo), hiv = _mm512_set1_ps(hi);
+    for (int64_t p0 = 0; p0 < ncols; p0 += 32) {
+        const int64_t n = ncols - p0 < 32 ? ncols - p0 : 32;
+        const __mmask16 m0 = lanes(0, n), m1 = lanes(0, n - 16);
+        int64_t m = 0;
+        for (; m + 12 <= M; m += 12)
+            pw_block_12(w + m * K, K, x + p0, ldx, bias ? bias + m : NULL, y + m * ldy + p0,
+                        ldy, m0, m1, lov, hiv);
+        for (; m + 4 <= M; m += 4)
+            pw_block_4(w + m * K, K, x + p0, ldx, bias ? bias + m : NULL, y + m * ldy + p0,
+                       ldy, m0, m1, lov, hiv);
+        for (; m < M; m++)
+            pw_block_1(w + m * K, K, x + p0, ldx, bias ? bias + m : NULL, y + m * ldy + p0,
+                       ldy, m0, m1, lov, hiv);
+    }
+}
+
 #else /* not x86-64 GCC/Clang: the portable loops of conv.c run instead */
 
 int pq__dw3x3_avx512_applies(const int64_t k[2], const int64_t s[2], const int64_t d[2],
@@ -175,6 +249,21 @@ void pq__dw3x3_plane_avx512(const float *x, int64_t H, int64_t W, const float *w
     (void)x, (void)H, (void)W, (void)w9, (void)bv, (void)y, (void)OH, (void)OW, (void)stride;
     (void)pt, (void)pl, (void)lo, (void)hi;
     abort(); /* unreachable: pq__dw3x3_avx512_applies is 0 */
+}
+
+int pq__conv1x1_avx512_applies(int64_t M, int64_t K)
+{
+    (void)M, (void)K;
+    return 0;
+}
+
+void pq__conv1x1_avx512(const float *w, int64_t M, int64_t K, const float *x, int64_t ldx,
+                        const float *bias, float *y, int64_t ldy, int64_t ncols, float lo,
+                        float hi)
+{
+    (void)w, (void)M, (void)K, (void)x, (void)ldx, (void)bias, (void)y, (void)ldy;
+    (void)ncols, (void)lo, (void)hi;
+    abort(); /* unreachable: pq__conv1x1_avx512_applies is 0 */
 }
 
 #endif
