@@ -67,13 +67,14 @@ typedef struct bench_args {
     double tol;
     int profile;
     int cpu_time;
+    int micro_batch;
 } bench_args;
 
 static int usage(void)
 {
     fprintf(stderr, "usage: bench_exec MODEL.onnx [--batch 16] [--iters 10] [--threads 1] "
                     "[--seed 1] [--input X.npy] [--check Y.npy [--tol 1e-3]] [--passes SPEC] "
-                    "[--profile] [--cpu-time]\n");
+                    "[--profile] [--cpu-time] [--micro-batch N]\n");
     return 2;
 }
 
@@ -98,6 +99,8 @@ static int parse_args(int argc, char **argv, bench_args *a)
             a->iters = (int)n;
         } else if (strcmp(s, "--threads") == 0 && v && parse_int(v, 1, 1024, &n)) {
             a->threads = (int)n;
+        } else if (strcmp(s, "--micro-batch") == 0 && v && parse_int(v, -1, 1L << 20, &n)) {
+            a->micro_batch = (int)n;
         } else if (strcmp(s, "--seed") == 0 && v && parse_int(v, 0, 1L << 30, &n)) {
             a->seed = (uint64_t)n;
         } else if (strcmp(s, "--input") == 0 && v) {
@@ -328,8 +331,8 @@ int main(int argc, char **argv)
     pq_status st = PQ_OK;
     pq_err e = {0}, *err = &e;
     pq_graph *g = NULL;
-    pq_executor *ex = NULL;
-    pq_tensor *x = NULL, *ref = NULL, *y = NULL;
+    pq_executor *ex = NULL, *ex_whole = NULL;
+    pq_tensor *x = NULL, *ref = NULL, *y = NULL, *y_last = NULL, *y_whole = NULL;
     double *times = NULL;
     double max_abs = -1, max_rel = -1;
     const char *stage = a.model;
@@ -369,7 +372,7 @@ int main(int argc, char **argv)
     }
 
     stage = a.model;
-    pq_exec_options opts = {.registry = NULL, .threads = a.threads};
+    pq_exec_options opts = {.registry = NULL, .threads = a.threads, .micro_batch = a.micro_batch};
     t0 = pq_time_now();
     PQ_TRY(pq_executor_create(g, &opts, &ex, err));
     double t_prepare = pq_time_now() - t0;
@@ -417,7 +420,9 @@ int main(int argc, char **argv)
         PQ_TRY(pq_executor_run(ex, 1, feed_names, feeds, 1, req, &y, err));
         times[it] = bench_now() - t0;
         total += times[it];
-        pq_tensor_destroy(&y);
+        pq_tensor_destroy(&y_last); /* the last one is compared with a whole-batch run */
+        y_last = y;
+        y = NULL;
     }
     qsort(times, (size_t)a.iters, sizeof *times, cmp_double);
     double ips = (double)a.batch * a.iters / total;
@@ -429,6 +434,22 @@ int main(int argc, char **argv)
     printf("throughput:   %.2f images/s\n", ips);
     if (a.profile) profile_print(&prof, a.iters, total);
     printf("peak RSS:     %.1f MiB\n", rss);
+    /* The same output, bit for bit, from the whole batch at once (after the peak RSS is
+     * taken: this run's activations are larger). */
+    if (a.micro_batch >= 0) {
+        pq_exec_options whole = opts;
+        whole.micro_batch = -1;
+        PQ_TRY(pq_executor_create(g, &whole, &ex_whole, err));
+        PQ_TRY(pq_executor_run(ex_whole, 1, feed_names, feeds, 1, req, &y_whole, err));
+        int same = y_whole->nbytes == y_last->nbytes &&
+                   !memcmp(y_whole->data, y_last->data, y_last->nbytes);
+        printf("micro-batch:  %lld ops per sample, output %s the whole-batch run's\n",
+               (long long)pq_executor_trunk_ops(ex),
+               same ? "bitwise identical to" : "DIFFERS from");
+        PQ_CHECK(same, PQ_ERR_INTERNAL, "micro-batched output differs from the whole batch");
+        pq_executor_destroy(&ex_whole);
+        pq_tensor_destroy(&y_whole);
+    }
     printf("RESULT model=%s batch=%lld iters=%d threads=%d img_per_s=%.3f sec_per_batch=%.5f "
            "peak_rss_mib=%.1f param_bytes=%zu blas_core=%s max_abs=%.6g max_rel=%.6g passes=%s\n",
            a.model, (long long)a.batch, a.iters, a.threads, ips, total / a.iters, rss,
@@ -443,8 +464,11 @@ fail:
 done:
     free(times);
     pq_tensor_destroy(&y);
+    pq_tensor_destroy(&y_last);
+    pq_tensor_destroy(&y_whole);
     pq_tensor_destroy(&x);
     pq_tensor_destroy(&ref);
+    pq_executor_destroy(&ex_whole);
     pq_executor_destroy(&ex);
     pq_graph_destroy(&g);
     return rc;

@@ -13,13 +13,15 @@
 #   --iters N     timed runs per measurement after one warm-up (default 5)
 #   --repeat R    measurements per engine, alternating the two; the best is reported, which
 #                 filters out other work on a shared machine (default 2)
-#   --passes SPEC graph passes ppq-calib runs before executing (bench_exec --passes), e.g.
-#                 "format,fuse" for the fused graph that calibration runs (default: none, the
-#                 model as exported, like `ppq-calib exec`)
+#   --passes SPEC graph passes ppq-calib runs before executing (bench_exec --passes); default
+#                 "format,fuse", the graph calibration runs (ONNX Runtime likewise runs its own
+#                 graph optimisations, level "all"); "none" runs the model as exported, like
+#                 `ppq-calib exec`
 #
 # Every ppq-calib run is checked against the torch output (bench_exec --check, max |err| /
-# max |ref| <= 1e-3), so the table measures a correct executor; a wrong one is marked and
-# the script exits 1. The input is the torch reference input (batch 16 for the CNNs).
+# max |ref| <= 1e-3) and its micro-batched output against a whole-batch run (bit for bit),
+# so the table measures a correct executor; a wrong one is marked and the script exits 1.
+# The input is the torch reference input (batch 16 for the CNNs).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${PQ_BENCH_MODELS:-/tmp/ppq-bench-models}
@@ -28,7 +30,7 @@ threads="1 2"
 iters=5
 repeat=2
 tol=1e-3
-passes=""
+passes="format,fuse"
 py=/usr/bin/python3
 
 while [ $# -gt 0 ]; do
@@ -38,8 +40,8 @@ while [ $# -gt 0 ]; do
     --threads) threads=$2; shift 2 ;;
     --iters) iters=$2; shift 2 ;;
     --repeat) repeat=$2; shift 2 ;;
-    --passes) passes=$2; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --passes) passes=$2; [ "$passes" != none ] || passes=""; shift 2 ;;
+    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench_exec.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done

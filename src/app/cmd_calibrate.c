@@ -588,7 +588,7 @@ static pq_status run(const cli *c, pq_mpi *m, int *stopped, pq_err *err)
     ro.o.on_observer = pq_app_obs_hists_capture;
     ro.o.on_observer_user = &hists;
     if (local == PQ_OK) {
-        pq_exec_options eo = {NULL, (int)cfg->threads};
+        pq_exec_options eo = {.threads = (int)cfg->threads};
         local = pq_executor_create(g, &eo, &ex, err);
     }
     PQ_TRY(pq_mpi_agree(m, local, err));

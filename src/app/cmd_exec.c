@@ -130,7 +130,7 @@ int pq_cmd_exec(int argc, char **argv)
         for (int64_t k = 0; k < g->outputs.n && k < MAX_ARGS; k++)
             out_names[n_out++] = ((pq_var *)g->outputs.items[k])->name;
     }
-    pq_exec_options opts = {NULL, threads};
+    pq_exec_options opts = {.threads = threads};
     if (pq_executor_create(g, &opts, &ex, &err) != PQ_OK) {
         pq_err_prefix(&err, "%s", model);
         goto fail;

@@ -23,6 +23,19 @@ struct pq_executor {
     int64_t **node_out;         /* node k: variable index of each output (-1 omitted) */
     int64_t *uses;              /* per variable: input slots reading it */
     int64_t *fuse_next;         /* node k: the Relu/Clip node its epilogue can absorb, or -1 */
+    unsigned char *cand;        /* node k: its trunk kind by type and inputs, 0 = none */
+    unsigned char *trunk;       /* node k: its trunk kind once settled, 0 = not in the trunk */
+    int64_t *act_bytes;         /* node k: per-sample bytes of its batch inputs and outputs */
+    int64_t *param_bytes;       /* node k: bytes of its parameter inputs */
+    int sized;                  /* act_bytes / param_bytes recorded, trunk settled */
+    int64_t trunk_act;          /* largest act_bytes in the settled trunk */
+    int64_t *trunk_uses;        /* per variable: input slots of trunk nodes reading it */
+    unsigned char *trunk_made;  /* per variable: produced by a trunk node */
+    unsigned char *konst;       /* per variable: a parameter or computed from parameters only */
+    unsigned char *pre;         /* node k: computes a konst variable (runs before the trunk) */
+    int64_t n_trunk;
+    int micro_batch;            /* pq_exec_options.micro_batch */
+    int trunk_failed;           /* a run found the trunk not per-sample: never split again */
     pq_exec_hook before, after;
     void *hook_user;
     void *workspace;
@@ -250,6 +263,176 @@ static pq_status plan_epilogues(pq_executor *ex, pq_err *err)
     return PQ_OK;
 }
 
+/* ------------------------------------------------------------------ per-sample trunk */
+
+/* How a trunk node treats the batch axis (see pq_executor_run), for the checks on the
+ * first micro-batch. */
+enum {
+    TRUNK_NONE = 0,
+    TRUNK_ELEMENTWISE, /* broadcasting elementwise: batch inputs of one rank, parameters
+                        * of lower rank or with a leading 1 */
+    TRUNK_SAMPLE,      /* input 0 is the batch, the others parameters (Conv, pooling, ...) */
+    TRUNK_AXIS,        /* input 0 is the batch, attribute `axis` must not be the batch axis */
+    TRUNK_CONCAT       /* every input is a batch, `axis` not the batch axis */
+};
+
+static int in_list(const char *type, const char *const *list)
+{
+    for (; *list; list++)
+        if (strcmp(type, *list) == 0) return 1;
+    return 0;
+}
+
+/* The trunk kind of a node by its type: built-in definitions of the default domain whose
+ * output sample i depends on input sample i alone. Multi-output forms whose extra outputs
+ * span the batch (MaxPool's indices, BatchNormalization's training statistics) are not. */
+static int trunk_kind_of(const pq_exec_node *n)
+{
+    static const char *const elementwise[] = {
+        "Relu", "Clip", "Sigmoid", "Tanh", "HardSwish", "HardSigmoid", "LeakyRelu", "Elu",
+        "Selu", "Celu", "Gelu", "Erf", "Exp", "Log", "Abs", "Neg", "Sqrt", "Softplus",
+        "Softsign", "Mish", "Identity", "Dropout", "PRelu", "Reciprocal", "Floor", "Ceil",
+        "Round", "Sign", "Sin", "Cos", "ThresholdedRelu", "Add", "Sub", "Mul", "Div", "Pow",
+        "Max", "Min", "Sum", "Mean", NULL};
+    static const char *const sample[] = {
+        "Conv", "ConvTranspose", "AveragePool", "LpPool", "GlobalAveragePool",
+        "GlobalMaxPool", "GlobalLpPool", "InstanceNormalization", "LRN", "Resize", "Upsample",
+        "DepthToSpace", "SpaceToDepth", NULL};
+    const pq_op *op = n->op;
+    if (op->domain[0] || n->def != pq_registry_lookup(NULL, 0, "", op->type, op->opset))
+        return TRUNK_NONE;
+    if (in_list(op->type, elementwise)) return TRUNK_ELEMENTWISE;
+    if (in_list(op->type, sample)) return TRUNK_SAMPLE;
+    if (!strcmp(op->type, "MaxPool") || !strcmp(op->type, "BatchNormalization"))
+        return present_count(op->outputs, op->n_outputs) == 1 ? TRUNK_SAMPLE : TRUNK_NONE;
+    if (!strcmp(op->type, "Flatten") || !strcmp(op->type, "Softmax") ||
+        !strcmp(op->type, "LogSoftmax"))
+        return TRUNK_AXIS;
+    if (!strcmp(op->type, "Concat")) return TRUNK_CONCAT;
+    return TRUNK_NONE;
+}
+
+/* A parameter: an initializer that is not a graph input fed at run time (feeds of such
+ * variables turn the trunk off for that run). */
+static int is_param(const pq_executor *ex, int64_t vi)
+{
+    return ex->vars[vi]->value && !ex->vars[vi]->source_op;
+}
+
+/* Marks the variables computed from parameters alone (exporters route shared weights
+ * through Identity, older ones make them with Constant) and the nodes that compute them. */
+static void plan_konst(pq_executor *ex)
+{
+    for (int64_t v = 0; v < ex->n_vars; v++) ex->konst[v] = (unsigned char)is_param(ex, v);
+    for (int64_t k = 0; k < ex->n_nodes; k++) {
+        const pq_exec_node *n = &ex->nodes[k];
+        int ok = n->n_inputs > 0 || strcmp(n->op->type, "Constant") == 0;
+        if (strncmp(n->op->type, "Random", 6) == 0) ok = 0;
+        for (int i = 0; ok && i < n->n_inputs; i++)
+            if (ex->node_in[k][i] >= 0 && !ex->konst[ex->node_in[k][i]]) ok = 0;
+        if (!ok) continue;
+        ex->pre[k] = 1;
+        for (int i = 0; i < n->n_outputs; i++)
+            if (ex->node_out[k][i] >= 0) ex->konst[ex->node_out[k][i]] = 1;
+    }
+}
+
+/* A graph input that is not an initializer: the batch, when fed. */
+static int is_batch_input(const pq_executor *ex, int64_t vi)
+{
+    return !ex->vars[vi]->source_op && !ex->vars[vi]->value;
+}
+
+/* Settles the trunk from the candidates, in execution order: a candidate whose batch
+ * inputs are graph inputs or made by the trunk and, once sizes are recorded, whose
+ * parameters are no larger than a sample's activations at that node. Convolutions deep in
+ * a CNN (large weights, small images) thus run on the whole batch, where their weights are
+ * read once per batch instead of once per micro-batch. */
+static void settle_trunk(pq_executor *ex)
+{
+    memset(ex->trunk_uses, 0, (size_t)ex->n_vars * sizeof *ex->trunk_uses);
+    memset(ex->trunk_made, 0, (size_t)ex->n_vars);
+    ex->n_trunk = 0;
+    ex->trunk_act = 0;
+    for (int64_t k = 0; k < ex->n_nodes; k++) {
+        const pq_exec_node *n = &ex->nodes[k];
+        int ok = ex->cand[k] != TRUNK_NONE;
+        for (int i = 0; ok && i < n->n_inputs; i++) {
+            int64_t vi = ex->node_in[k][i];
+            if (vi >= 0 && !ex->konst[vi] && !ex->trunk_made[vi] && !is_batch_input(ex, vi))
+                ok = 0;
+        }
+        if (ex->sized && ex->param_bytes[k] > ex->act_bytes[k]) ok = 0;
+        ex->trunk[k] = ok ? ex->cand[k] : TRUNK_NONE;
+        if (!ok) continue;
+        ex->n_trunk++;
+        if (ex->act_bytes[k] > ex->trunk_act) ex->trunk_act = ex->act_bytes[k];
+        for (int i = 0; i < n->n_inputs; i++)
+            if (ex->node_in[k][i] >= 0) ex->trunk_uses[ex->node_in[k][i]]++;
+        for (int i = 0; i < n->n_outputs; i++)
+            if (ex->node_out[k][i] >= 0) ex->trunk_made[ex->node_out[k][i]] = 1;
+    }
+}
+
+/* Records node k's activation and parameter bytes (the sizes settle_trunk weighs). */
+static void record_sizes(pq_executor *ex, int64_t k, pq_tensor *const *outputs,
+                         pq_tensor *const *inputs)
+{
+    const pq_exec_node *n = &ex->nodes[k];
+    int64_t act = 0, par = 0;
+    for (int i = 0; i < n->n_inputs; i++) {
+        int64_t vi = ex->node_in[k][i];
+        const pq_tensor *t = inputs[i];
+        if (vi < 0 || !t) continue;
+        if (ex->konst[vi]) par += (int64_t)t->nbytes;
+        else if (t->rank > 0 && t->dims[0] > 0) act += (int64_t)t->nbytes / t->dims[0];
+    }
+    for (int i = 0; i < n->n_outputs; i++) {
+        const pq_tensor *t = outputs[i];
+        if (t && t->rank > 0 && t->dims[0] > 0) act += (int64_t)t->nbytes / t->dims[0];
+    }
+    ex->act_bytes[k] = act;
+    ex->param_bytes[k] = par;
+}
+
+/* Marks the trunk candidates: in execution order, every node of a trunk kind whose inputs
+ * are graph inputs, outputs of candidates or konst variables, as its kind requires. The
+ * trunk itself is settled on the first run without hooks, from the sizes it records. */
+static pq_status plan_trunk(pq_executor *ex, pq_err *err)
+{
+    ex->cand = pq_calloc((size_t)ex->n_nodes + 1, 1);
+    ex->trunk = pq_calloc((size_t)ex->n_nodes + 1, 1);
+    ex->act_bytes = pq_calloc((size_t)ex->n_nodes + 1, sizeof *ex->act_bytes);
+    ex->param_bytes = pq_calloc((size_t)ex->n_nodes + 1, sizeof *ex->param_bytes);
+    ex->trunk_uses = pq_calloc((size_t)ex->n_vars + 1, sizeof *ex->trunk_uses);
+    ex->trunk_made = pq_calloc((size_t)ex->n_vars + 1, 1);
+    ex->konst = pq_calloc((size_t)ex->n_vars + 1, 1);
+    ex->pre = pq_calloc((size_t)ex->n_nodes + 1, 1);
+    if (!ex->cand || !ex->trunk || !ex->act_bytes || !ex->param_bytes || !ex->trunk_uses ||
+        !ex->trunk_made || !ex->konst || !ex->pre)
+        return pq_err_set(err, PQ_ERR_NOMEM, "out of memory creating an executor");
+    plan_konst(ex);
+    for (int64_t k = 0; k < ex->n_nodes; k++) {
+        const pq_exec_node *n = &ex->nodes[k];
+        int kind = trunk_kind_of(n), batch_inputs = 0, ok = kind != TRUNK_NONE;
+        for (int i = 0; ok && i < n->n_inputs; i++) {
+            int64_t vi = ex->node_in[k][i];
+            if (vi < 0) continue;
+            int batch = ex->trunk_made[vi] || is_batch_input(ex, vi);
+            if (batch) batch_inputs++;
+            else if (!ex->konst[vi]) ok = 0; /* made outside the trunk from the batch */
+            if ((kind == TRUNK_SAMPLE || kind == TRUNK_AXIS) && (i == 0) != batch) ok = 0;
+            if (kind == TRUNK_CONCAT && !batch) ok = 0;
+        }
+        if (!ok || batch_inputs == 0) continue;
+        ex->cand[k] = (unsigned char)kind;
+        for (int i = 0; i < n->n_outputs; i++) /* trunk_made: candidates' outputs for now */
+            if (ex->node_out[k][i] >= 0) ex->trunk_made[ex->node_out[k][i]] = 1;
+    }
+    settle_trunk(ex);
+    return PQ_OK;
+}
+
 pq_status pq_executor_create(const pq_graph *g, const pq_exec_options *opts, pq_executor **out,
                              pq_err *err)
 {
@@ -262,6 +445,7 @@ pq_status pq_executor_create(const pq_graph *g, const pq_exec_options *opts, pq_
     tune_malloc_once();
     ex->g = g;
     ex->threads = opts ? opts->threads : 0;
+    ex->micro_batch = opts ? opts->micro_batch : 0;
     pq_exec_set_threads(ex->threads);
 
     ex->n_vars = g->vars.n;
@@ -323,6 +507,7 @@ pq_status pq_executor_create(const pq_graph *g, const pq_exec_options *opts, pq_
         }
     }
     PQ_TRY(plan_epilogues(ex, err));
+    PQ_TRY(plan_trunk(ex, err));
     pq_free(order);
     *out = ex;
     return PQ_OK;
@@ -350,6 +535,14 @@ void pq_executor_destroy(pq_executor **exp)
     pq_free(ex->vars);
     pq_free(ex->uses);
     pq_free(ex->fuse_next);
+    pq_free(ex->cand);
+    pq_free(ex->trunk);
+    pq_free(ex->act_bytes);
+    pq_free(ex->param_bytes);
+    pq_free(ex->trunk_uses);
+    pq_free(ex->trunk_made);
+    pq_free(ex->konst);
+    pq_free(ex->pre);
     pq_strmap_free(&ex->var_index);
     pq_free(ex->workspace);
     pq_free(ex);
@@ -372,6 +565,7 @@ typedef struct run_state {
     unsigned char *keep;    /* 1: requested or graph output, never freed early */
     int64_t *uses_left;
     unsigned char *pass;    /* per node: 1 = its clamp ran as the producer's epilogue */
+    int record;             /* record the trunk candidates' sizes (record_sizes) */
 } run_state;
 
 static void release_value(run_state *rs, int64_t vi)
@@ -416,6 +610,7 @@ static pq_status run_node(pq_executor *ex, int64_t k, run_state *rs, pq_err *err
     for (int i = 0; i < n->n_outputs; i++)
         PQ_CHECK(n->outputs[i] || ex->node_out[k][i] < 0, PQ_ERR_INTERNAL,
                  "kernel %s-%d produced no output %d", op->type, n->def->since_version, i);
+    if (rs->record && ex->cand[k]) record_sizes(ex, k, n->outputs, n->inputs);
     if (ex->after) {
         /* The after-hook may modify outputs in place (quantization simulation). An output
          * that aliases another tensor (a view or a retained input, as Reshape or Identity
@@ -457,6 +652,209 @@ fail:
     return st;
 }
 
+/* Bytes of a micro-batch's activations at its largest trunk node that the automatic size
+ * aims for: what stays in a server's shared cache next to the weights and other work. */
+#define PQ_TRUNK_CACHE_BYTES (16 << 20)
+
+/* The micro-batch size of a run (0: do not split). Automatic: as many samples as fit
+ * PQ_TRUNK_CACHE_BYTES at the trunk's largest node, a multiple of the thread count (the
+ * kernels split a micro-batch's work over the threads) and at least one per thread. */
+static int64_t micro_batch_size(const pq_executor *ex)
+{
+    if (ex->micro_batch < 0 || !ex->sized || ex->n_trunk == 0 || ex->trunk_failed ||
+        ex->before || ex->after)
+        return 0;
+    if (ex->micro_batch > 0) return ex->micro_batch;
+    int64_t t = ex->threads;
+#ifdef _OPENMP
+    if (t <= 0) t = omp_get_max_threads();
+#endif
+    if (t < 1) t = 1;
+    int64_t m = ex->trunk_act > 0 ? PQ_TRUNK_CACHE_BYTES / ex->trunk_act : t;
+    m = m / t * t;
+    return m < t ? t : m;
+}
+
+/* Whether node k of the trunk sees its inputs as its kind requires, on the first
+ * micro-batch of mb samples (shapes are the same for every micro-batch but the last). */
+static int trunk_inputs_ok(const pq_executor *ex, int64_t k, const run_state *ss, int64_t mb)
+{
+    const pq_exec_node *n = &ex->nodes[k];
+    int kind = ex->trunk[k], rank = -1;
+    for (int i = 0; i < n->n_inputs; i++) { /* batch inputs: mb samples, one rank */
+        int64_t vi = ex->node_in[k][i];
+        const pq_tensor *t = vi >= 0 ? ss->values[vi] : NULL;
+        if (!t || ex->konst[vi]) continue;
+        if (t->rank < 1 || t->dims[0] != mb || (rank >= 0 && t->rank != rank)) return 0;
+        rank = t->rank;
+    }
+    if (kind == TRUNK_ELEMENTWISE) /* parameters must not broadcast over the batch axis */
+        for (int i = 0; i < n->n_inputs; i++) {
+            int64_t vi = ex->node_in[k][i];
+            const pq_tensor *t = vi >= 0 ? ss->values[vi] : NULL;
+            if (t && ex->konst[vi] && (t->rank > rank || (t->rank == rank && t->dims[0] != 1)))
+                return 0;
+        }
+    if (kind == TRUNK_AXIS || kind == TRUNK_CONCAT) {
+        int64_t dflt = strcmp(n->op->type, "Flatten") == 0 || n->opset < 13 ? 1 : -1, axis;
+        pq_err e;
+        if (pq_op_get_int(n->op, "axis", dflt, &axis, &e) != PQ_OK) return 0;
+        if (axis < 0) axis += rank;
+        if (axis < 1) return 0;
+    }
+    return 1;
+}
+
+/* A variable made by the trunk that the rest of the run needs: read by a node outside the
+ * trunk, a graph output or requested. */
+static int trunk_frontier(const pq_executor *ex, const run_state *rs, int64_t v)
+{
+    return ex->trunk_made[v] && (rs->keep[v] || ex->uses[v] > ex->trunk_uses[v]);
+}
+
+/* Frees every value a sub-run owns. */
+static void release_all(run_state *ss, int64_t nv)
+{
+    for (int64_t v = 0; v < nv; v++) {
+        if (ss->owned[v]) pq_tensor_destroy(&ss->values[v]);
+        ss->values[v] = NULL;
+        ss->owned[v] = 0;
+    }
+}
+
+/* Copies samples [s0, s0 + mb) of each feed into the sub-run's values. */
+static pq_status slice_feeds(pq_executor *ex, run_state *ss, int n_feeds,
+                             const char *const *feed_names, pq_tensor *const *feeds, int64_t s0,
+                             int64_t mb, pq_err *err)
+{
+    for (int f = 0; f < n_feeds; f++) {
+        int64_t vi = var_idx(ex, feed_names[f]), dims[PQ_MAX_RANK];
+        const pq_tensor *x = feeds[f];
+        size_t per = x->nbytes / (size_t)x->dims[0];
+        memcpy(dims, x->dims, sizeof dims);
+        dims[0] = mb;
+        pq_tensor *t = NULL;
+        pq_status st = pq_tensor_create_uninit(x->dtype, x->rank, dims, &t, err);
+        if (st != PQ_OK) return st;
+        memcpy(t->data, (const char *)x->data + (size_t)s0 * per, (size_t)mb * per);
+        release_value(ss, vi);
+        ss->values[vi] = t;
+        ss->owned[vi] = 1;
+    }
+    return PQ_OK;
+}
+
+/* Copies a micro-batch's value t of frontier variable v into samples [s0, s0 + mb) of
+ * full[v], created on the first micro-batch. 0 when the value is not a batch of mb samples
+ * shaped like the first micro-batch's. */
+static int gather_frontier(pq_tensor **full, int64_t v, const pq_tensor *t, int64_t N,
+                           int64_t s0, int64_t mb, pq_err *err, pq_status *st)
+{
+    if (!t || t->dtype == PQ_DTYPE_STRING || t->rank < 1 || t->dims[0] != mb) return 0;
+    if (!full[v]) {
+        int64_t dims[PQ_MAX_RANK];
+        memcpy(dims, t->dims, sizeof dims);
+        dims[0] = N;
+        *st = pq_tensor_create_uninit(t->dtype, t->rank, dims, &full[v], err);
+        if (*st != PQ_OK) return 1;
+    }
+    const pq_tensor *f = full[v];
+    if (f->rank != t->rank || f->dtype != t->dtype ||
+        memcmp(f->dims + 1, t->dims + 1, (size_t)(t->rank - 1) * sizeof *t->dims) != 0)
+        return 0;
+    size_t per = f->nbytes / (size_t)N;
+    memcpy((char *)f->data + (size_t)s0 * per, t->data, (size_t)mb * per);
+    return 1;
+}
+
+/* Runs the trunk micro-batch by micro-batch and installs its frontier variables, gathered
+ * to the whole batch of N, in rs. *done = 0 (and rs untouched) when the first micro-batch
+ * shows that the trunk does not treat samples on their own after all; the executor then
+ * never splits again and the caller runs the whole graph on the batch. */
+static pq_status run_trunk(pq_executor *ex, run_state *rs, int n_feeds,
+                           const char *const *feed_names, pq_tensor *const *feeds, int64_t N,
+                           int64_t m, int *done, pq_err *err)
+{
+    pq_status st = PQ_OK;
+    int64_t nv = ex->n_vars;
+    run_state ss = {0};
+    pq_tensor **full = pq_calloc((size_t)nv + 1, sizeof *full);
+    ss.values = pq_calloc((size_t)nv + 1, sizeof *ss.values);
+    ss.owned = pq_calloc((size_t)nv + 1, 1);
+    ss.keep = pq_calloc((size_t)nv + 1, 1);
+    ss.uses_left = pq_malloc(((size_t)nv + 1) * sizeof *ss.uses_left);
+    ss.pass = pq_calloc((size_t)ex->n_nodes + 1, 1);
+    *done = 0;
+    PQ_CHECK(full && ss.values && ss.owned && ss.keep && ss.uses_left && ss.pass, PQ_ERR_NOMEM,
+             "out of memory running the graph");
+    for (int64_t v = 0; v < nv; v++) ss.keep[v] = (unsigned char)trunk_frontier(ex, rs, v);
+    for (int64_t s0 = 0; s0 < N; s0 += m) {
+        int64_t mb = N - s0 < m ? N - s0 : m;
+        for (int64_t v = 0; v < nv; v++) {
+            ss.values[v] = ex->konst[v] ? rs->values[v] : NULL; /* borrowed */
+            ss.uses_left[v] = ex->trunk_uses[v];
+        }
+        memset(ss.pass, 0, (size_t)ex->n_nodes);
+        PQ_TRY(slice_feeds(ex, &ss, n_feeds, feed_names, feeds, s0, mb, err));
+        for (int64_t k = 0; k < ex->n_nodes; k++) {
+            if (!ex->trunk[k]) continue;
+            if (s0 == 0 && !trunk_inputs_ok(ex, k, &ss, mb)) goto not_per_sample;
+            PQ_TRY(run_node(ex, k, &ss, err));
+        }
+        for (int64_t v = 0; v < nv; v++) {
+            if (!ss.keep[v] || !ss.values[v]) continue;
+            if (!gather_frontier(full, v, ss.values[v], N, s0, mb, err, &st)) {
+                PQ_CHECK(s0 == 0, PQ_ERR_INTERNAL, "variable '%s' changed shape between "
+                         "micro-batches", ex->vars[v]->name);
+                goto not_per_sample;
+            }
+            if (st != PQ_OK) goto fail;
+        }
+        release_all(&ss, nv);
+    }
+    for (int64_t v = 0; v < nv; v++) {
+        rs->uses_left[v] -= ex->trunk_uses[v];
+        if (full[v]) {
+            release_value(rs, v);
+            rs->values[v] = full[v];
+            rs->owned[v] = 1;
+            full[v] = NULL;
+        }
+        if (ex->trunk_uses[v] && rs->uses_left[v] == 0 && !rs->keep[v]) release_value(rs, v);
+    }
+    *done = 1;
+    goto fail; /* clean up */
+not_per_sample:
+    ex->trunk_failed = 1;
+fail:
+    if (ss.values && ss.owned) release_all(&ss, nv);
+    for (int64_t v = 0; full && v < nv; v++) pq_tensor_destroy(&full[v]);
+    pq_free(full);
+    pq_free(ss.values);
+    pq_free(ss.owned);
+    pq_free(ss.keep);
+    pq_free(ss.uses_left);
+    pq_free(ss.pass);
+    return st;
+}
+
+/* The batch size of the feeds when every feed is a batch (rank >= 1, one leading dimension,
+ * not an initializer); 0 otherwise. */
+static int64_t feeds_batch(const pq_executor *ex, int n_feeds, const char *const *feed_names,
+                           pq_tensor *const *feeds)
+{
+    int64_t N = 0;
+    for (int f = 0; f < n_feeds; f++) {
+        int64_t vi = var_idx(ex, feed_names[f]);
+        const pq_tensor *t = feeds[f];
+        if (vi < 0 || ex->vars[vi]->value || t->rank < 1 || t->dims[0] < 1 ||
+            t->dtype == PQ_DTYPE_STRING || (N && t->dims[0] != N))
+            return 0;
+        N = t->dims[0];
+    }
+    return N;
+}
+
 static pq_status run_all(pq_executor *ex, int n_feeds, const char *const *feed_names,
                          pq_tensor *const *feeds, int n_req, const char *const *req_names,
                          pq_tensor **req_out, pq_err *err)
@@ -494,7 +892,21 @@ static pq_status run_all(pq_executor *ex, int n_feeds, const char *const *feed_n
                  req_names[r]);
         rs.keep[vi] = 1;
     }
-    for (int64_t k = 0; k < ex->n_nodes; k++) PQ_TRY(run_node(ex, k, &rs, err));
+    int64_t m = micro_batch_size(ex), N = m ? feeds_batch(ex, n_feeds, feed_names, feeds) : 0;
+    rs.record = !ex->sized && !ex->before && !ex->after;
+    int trunk_done = 0, split = m && N > m;
+    if (split) { /* the parameter-only nodes first: the trunk reads what they make */
+        for (int64_t k = 0; k < ex->n_nodes; k++)
+            if (ex->pre[k]) PQ_TRY(run_node(ex, k, &rs, err));
+        PQ_TRY(run_trunk(ex, &rs, n_feeds, feed_names, feeds, N, m, &trunk_done, err));
+    }
+    for (int64_t k = 0; k < ex->n_nodes; k++)
+        if (!(split && ex->pre[k]) && !(trunk_done && ex->trunk[k]))
+            PQ_TRY(run_node(ex, k, &rs, err));
+    if (rs.record) {
+        ex->sized = 1;
+        settle_trunk(ex);
+    }
     for (int r = 0; r < n_req; r++) {
         int64_t vi = var_idx(ex, req_names[r]);
         PQ_CHECK(rs.values[vi], PQ_ERR_INVALID, "requested variable '%s' has no value",
@@ -519,6 +931,11 @@ pq_status pq_executor_run(pq_executor *ex, int n_feeds, const char *const *feed_
                           pq_tensor **req_out, pq_err *err)
 {
     return run_all(ex, n_feeds, feed_names, feeds, n_req, req_names, req_out, err);
+}
+
+int64_t pq_executor_trunk_ops(const pq_executor *ex)
+{
+    return ex->trunk_failed ? 0 : ex->n_trunk;
 }
 
 /* ------------------------------------------------------------------ shape tracing */

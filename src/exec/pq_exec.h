@@ -126,6 +126,9 @@ typedef pq_status (*pq_exec_hook)(const pq_op *op, int n_inputs, pq_tensor **inp
 typedef struct pq_exec_options {
     const pq_registry *registry; /* NULL = built-ins only */
     int threads;                 /* kernel threads; 0 = leave BLAS/OpenMP as they are */
+    /* Samples per pass through the graph's per-sample trunk (see pq_executor_run): 0 = auto
+     * (the thread count), > 0 = that many, < 0 = never split the batch. */
+    int micro_batch;
 } pq_exec_options;
 
 /* Builds an executor for g (borrowed: g must outlive the executor and not change). Resolves
@@ -140,10 +143,24 @@ void pq_executor_set_hooks(pq_executor *ex, pq_exec_hook before, pq_exec_hook af
 /* Runs the graph. feeds: n_feeds (name, tensor) pairs for graph inputs (borrowed; inputs
  * with an initializer may be omitted). Returns the n_req requested variables by name (graph
  * outputs or any intermediate or parameter) as new references in req_out[i] (caller
- * destroys). n_req 0 with req_names NULL requests nothing. */
+ * destroys). n_req 0 with req_names NULL requests nothing.
+ *
+ * Without hooks, the trunk of the graph, the operations that treat each sample of the batch
+ * on its own (convolutions, pooling, normalisation, activations, elementwise arithmetic
+ * with parameters that do not span the batch, ...) fed only by the batch inputs, runs a
+ * micro-batch of samples at a time, so that a sample's activations stay in the caches from
+ * one layer to the next; its results are gathered into full-batch tensors for the rest of
+ * the graph (fully connected layers and the like, which are better run on the whole
+ * batch). Every kernel of the trunk gives a sample the same bits in any batch, so the
+ * results are those of a whole-batch run, bit for bit. */
 pq_status pq_executor_run(pq_executor *ex, int n_feeds, const char *const *feed_names,
                           pq_tensor *const *feeds, int n_req, const char *const *req_names,
                           pq_tensor **req_out, pq_err *err);
+
+/* The number of operations in the per-sample trunk (see pq_executor_run): 0 when the
+ * graph has none or a run found that it does not treat samples on their own (the
+ * executor then runs whole batches only). */
+int64_t pq_executor_trunk_ops(const pq_executor *ex);
 
 /* Runs the graph once and writes each variable's dtype and shape into the IR (the graph
  * given at creation, which is why it takes a mutable pointer to the same graph). */

@@ -3,6 +3,9 @@
 #include "pq_exec.h"
 #include "pq_test.h"
 
+#include <stdio.h>
+#include <string.h>
+
 /* Scale: y = x * k, k an int attribute (default 2). Counts live outputs it made. */
 static int live_outputs;
 
@@ -115,7 +118,7 @@ PQ_TEST(runs_and_returns_intermediates)
     PQ_EXPECT_OK(pq_registry_create(&reg, &err), &err);
     PQ_EXPECT_OK(pq_registry_register(reg, 0, &def_scale, &err), &err);
     PQ_EXPECT_OK(pq_registry_register(reg, 0, &def_sum2, &err), &err);
-    pq_exec_options opts = {reg, 0};
+    pq_exec_options opts = {.registry = reg};
     PQ_EXPECT_OK(pq_executor_create(g, &opts, &ex, &err), &err);
     pq_tensor *x = input4(), *outs[3] = {0};
     const char *feed_names[1] = {"x"};
@@ -165,7 +168,7 @@ PQ_TEST(platform_override)
     PQ_EXPECT(pq_registry_lookup(reg, 7, "test", "Sum2", 1) == &def_sum2); /* falls back */
     PQ_EXPECT(pq_registry_lookup(reg, 0, "test", "Scale", 1) == &def_scale);
     pq_graph_find_op(g, "s2")->platform = 7; /* s2 now negates */
-    pq_exec_options opts = {reg, 0};
+    pq_exec_options opts = {.registry = reg};
     PQ_EXPECT_OK(pq_executor_create(g, &opts, &ex, &err), &err);
     pq_tensor *x = input4(), *y = NULL;
     const char *feed_names[1] = {"x"}, *req[1] = {"y"};
@@ -224,7 +227,7 @@ PQ_TEST(hooks_see_and_replace_tensors)
     PQ_EXPECT_OK(pq_registry_create(&reg, &err), &err);
     PQ_EXPECT_OK(pq_registry_register(reg, 0, &def_scale, &err), &err);
     PQ_EXPECT_OK(pq_registry_register(reg, 0, &def_sum2, &err), &err);
-    pq_exec_options opts = {reg, 0};
+    pq_exec_options opts = {.registry = reg};
     PQ_EXPECT_OK(pq_executor_create(g, &opts, &ex, &err), &err);
     pq_executor_set_hooks(ex, before_zero, after_log, &log);
     pq_tensor *x = input4(), *y = NULL;
@@ -259,7 +262,7 @@ PQ_TEST(trace_fills_shapes)
     PQ_EXPECT_OK(pq_registry_create(&reg, &err), &err);
     PQ_EXPECT_OK(pq_registry_register(reg, 0, &def_scale, &err), &err);
     PQ_EXPECT_OK(pq_registry_register(reg, 0, &def_sum2, &err), &err);
-    pq_exec_options opts = {reg, 0};
+    pq_exec_options opts = {.registry = reg};
     PQ_EXPECT_OK(pq_executor_create(g, &opts, &ex, &err), &err);
     pq_tensor *x = input4();
     const char *feed_names[1] = {"x"};
@@ -307,7 +310,7 @@ PQ_TEST(after_hook_never_writes_through_an_alias)
     PQ_EXPECT_OK(pq_graph_mark_output(g, y, &err), &err);
     PQ_EXPECT_OK(pq_registry_create(&reg, &err), &err);
     PQ_EXPECT_OK(pq_registry_register(reg, 0, &def_alias, &err), &err);
-    pq_exec_options opts = {reg, 0};
+    pq_exec_options opts = {.registry = reg};
     PQ_EXPECT_OK(pq_executor_create(g, &opts, &ex, &err), &err);
     pq_executor_set_hooks(ex, NULL, after_zero_outputs, NULL);
     const char *req[1] = {"y"};
@@ -322,6 +325,181 @@ PQ_TEST(after_hook_never_writes_through_an_alias)
     pq_executor_destroy(&ex);
     pq_registry_destroy(&reg);
     pq_graph_destroy(&g);
+}
+
+/* ------------------------------------------------------------------ per-sample trunk */
+
+/* A float tensor of the given shape with seeded values in [-1, 1). */
+static pq_tensor *seeded(int rank, const int64_t *dims, uint64_t seed)
+{
+    pq_err err = {0};
+    pq_tensor *t = NULL;
+    pq_rng rng;
+    pq_rng_seed(&rng, seed);
+    PQ_EXPECT_OK(pq_tensor_create(PQ_DTYPE_FLOAT32, rank, dims, &t, &err), &err);
+    for (int64_t i = 0; t && i < t->numel; i++)
+        PQ_DATA(t, float)[i] = (float)(pq_rng_uniform(&rng) * 2.0 - 1.0);
+    return t;
+}
+
+/* The variable `name` of g, created on first use; a name starting with '@' is a parameter
+ * of the given shape (seeded values). */
+static pq_var *var_of(pq_graph *g, const char *name, int rank, const int64_t *dims)
+{
+    pq_err err = {0};
+    pq_var *v = pq_graph_find_var(g, name[0] == '@' ? name + 1 : name);
+    if (v) return v;
+    if (name[0] == '@')
+        PQ_EXPECT_OK(pq_graph_create_parameter(g, name + 1, seeded(rank, dims, 7), &v, &err), &err);
+    else
+        PQ_EXPECT_OK(pq_graph_create_var(g, name, &v, &err), &err);
+    return v;
+}
+
+/* Adds a built-in node type(a[, b]) -> y. Parameters b are named "@name" with shape pdims. */
+static pq_op *add_node(pq_graph *g, const char *type, const char *a, const char *b, int prank,
+                       const int64_t *pdims, const char *y)
+{
+    pq_err err = {0};
+    pq_op *op = NULL;
+    char name[64];
+    snprintf(name, sizeof name, "n_%s", y);
+    PQ_EXPECT_OK(pq_graph_create_op(g, type, name, "", 0, &op, &err), &err);
+    PQ_EXPECT_OK(pq_graph_add_input(g, op, var_of(g, a, prank, pdims), &err), &err);
+    if (b) PQ_EXPECT_OK(pq_graph_add_input(g, op, var_of(g, b, prank, pdims), &err), &err);
+    PQ_EXPECT_OK(pq_graph_add_output(g, op, var_of(g, y, 0, NULL), &err), &err);
+    return op;
+}
+
+static pq_graph *new_graph(void)
+{
+    pq_err err = {0};
+    pq_graph *g = NULL;
+    PQ_EXPECT_OK(pq_graph_create("trunk", &g, &err), &err);
+    PQ_EXPECT_OK(pq_graph_set_opset(g, "", 13, &err), &err);
+    PQ_EXPECT_OK(pq_graph_mark_input(g, var_of(g, "x", 0, NULL), &err), &err);
+    return g;
+}
+
+static int same_bits(const pq_tensor *a, const pq_tensor *b)
+{
+    return a && b && a->rank == b->rank && !memcmp(a->dims, b->dims, sizeof a->dims) &&
+           a->nbytes == b->nbytes && !memcmp(a->data, b->data, a->nbytes);
+}
+
+/* Runs g on x (feed "x") with `micro` twice; returns the requested variables of the second
+ * run in outs and the trunk size after it. A before-hook is installed when hook is set. */
+static int64_t run_trunk_graph(const pq_graph *g, pq_tensor *x, int micro, int n_req,
+                               const char *const *req, pq_tensor **outs,
+                               pq_exec_hook hook, void *user)
+{
+    pq_err err = {0};
+    pq_executor *ex = NULL;
+    pq_exec_options opts = {.threads = 1, .micro_batch = micro};
+    const char *feed = "x";
+    int64_t ops = -1;
+    PQ_EXPECT_OK(pq_executor_create(g, &opts, &ex, &err), &err);
+    if (!ex) return -1;
+    pq_executor_set_hooks(ex, hook, NULL, user);
+    /* The first run (whole batch) records the sizes that settle the trunk; the second
+     * splits the batch, and must agree with the first. */
+    pq_tensor *first[4] = {0};
+    PQ_EXPECT_OK(pq_executor_run(ex, 1, &feed, &x, n_req, req, first, &err), &err);
+    PQ_EXPECT_OK(pq_executor_run(ex, 1, &feed, &x, n_req, req, outs, &err), &err);
+    for (int k = 0; k < n_req && k < 4; k++) {
+        if (!same_bits(first[k], outs[k])) PQ_FAIL_AT("'%s': second run differs", req[k]);
+        pq_tensor_destroy(&first[k]);
+    }
+    ops = pq_executor_trunk_ops(ex);
+    pq_executor_destroy(&ex);
+    return ops;
+}
+
+/* Records the largest leading dimension a hook saw. */
+static pq_status before_max_batch(const pq_op *op, int n_inputs, pq_tensor **inputs,
+                                  int n_outputs, pq_tensor **outputs, void *user, pq_err *err)
+{
+    (void)op, (void)n_outputs, (void)outputs, (void)err;
+    int64_t *m = user;
+    if (n_inputs > 0 && inputs[0] && inputs[0]->rank > 0 && inputs[0]->dims[0] > *m)
+        *m = inputs[0]->dims[0];
+    return PQ_OK;
+}
+
+/* x [5,2,4,4] -> Conv -> Relu -> Add(per-channel parameter) -> GlobalAveragePool -> Flatten
+ * -> Gemm -> y: the first five are the trunk. Micro-batches of 1, 2 and 4 give the
+ * whole-batch bits for y and for requested trunk intermediates (whole-batch shaped);
+ * with a hook there is no trunk (the hook sees the whole batch). */
+PQ_TEST(trunk_runs_micro_batches_with_whole_batch_results)
+{
+    pq_err err = {0};
+    pq_graph *g = new_graph();
+    static const int64_t wd[4] = {3, 2, 3, 3}, bd[1] = {3}, pd[4] = {1, 3, 1, 1}, fd[2] = {4, 3};
+    static const int64_t xd[4] = {5, 2, 4, 4}, pads[4] = {1, 1, 1, 1};
+    pq_op *conv = add_node(g, "Conv", "x", "@w", 4, wd, "c");
+    PQ_EXPECT_OK(pq_graph_add_input(g, conv, var_of(g, "@b", 1, bd), &err), &err);
+    PQ_EXPECT_OK(pq_op_set_ints(conv, "pads", pads, 4, &err), &err);
+    add_node(g, "Relu", "c", NULL, 0, NULL, "r");
+    add_node(g, "Add", "r", "@p", 4, pd, "a");
+    add_node(g, "GlobalAveragePool", "a", NULL, 0, NULL, "gp");
+    PQ_EXPECT_OK(pq_op_set_int(add_node(g, "Flatten", "gp", NULL, 0, NULL, "f"), "axis", 1, &err),
+                 &err);
+    PQ_EXPECT_OK(pq_op_set_int(add_node(g, "Gemm", "f", "@wf", 2, fd, "y"), "transB", 1, &err),
+                 &err);
+    PQ_EXPECT_OK(pq_graph_mark_output(g, var_of(g, "y", 0, NULL), &err), &err);
+    PQ_EXPECT_OK(pq_graph_validate(g, &err), &err);
+    pq_tensor *x = seeded(4, xd, 3), *whole[3] = {0};
+    const char *req[3] = {"y", "r", "a"};
+    PQ_EXPECT_EQ(run_trunk_graph(g, x, -1, 3, req, whole, NULL, NULL), 5);
+    PQ_EXPECT_EQ(whole[1] ? whole[1]->dims[0] : 0, 5);
+    for (int micro = 1; micro <= 4; micro *= 2) {
+        pq_tensor *got[3] = {0};
+        PQ_EXPECT_EQ(run_trunk_graph(g, x, micro, 3, req, got, NULL, NULL), 5);
+        for (int k = 0; k < 3; k++)
+            if (!same_bits(got[k], whole[k]))
+                PQ_FAIL_AT("micro-batch %d: '%s' differs from the whole batch", micro, req[k]);
+        for (int k = 0; k < 3; k++) pq_tensor_destroy(&got[k]);
+    }
+    int64_t seen = 0;
+    pq_tensor *hooked = NULL;
+    run_trunk_graph(g, x, 1, 1, req, &hooked, before_max_batch, &seen);
+    PQ_EXPECT_EQ(seen, 5);
+    PQ_EXPECT(same_bits(hooked, whole[0]));
+    pq_tensor_destroy(&hooked);
+    for (int k = 0; k < 3; k++) pq_tensor_destroy(&whole[k]);
+    pq_tensor_destroy(&x);
+    pq_graph_destroy(&g);
+}
+
+/* Graphs that look per-sample by type but are not, once the shapes are known: a parameter
+ * spanning the batch, Flatten and Concat over axis 0. The first micro-batch finds out, the
+ * run falls back to the whole batch with the right result, and the executor keeps to whole
+ * batches (trunk size 0). */
+PQ_TEST(trunk_falls_back_when_an_op_mixes_samples)
+{
+    pq_err err = {0};
+    static const int64_t xd[2] = {2, 3}, qd[2] = {2, 3};
+    for (int c = 0; c < 3; c++) {
+        pq_graph *g = new_graph();
+        add_node(g, "Relu", "x", NULL, 0, NULL, "r");
+        pq_op *op = NULL;
+        if (c == 0) add_node(g, "Add", "r", "@q", 2, qd, "y"); /* q is [2, 3]: per sample */
+        if (c == 1) op = add_node(g, "Flatten", "r", NULL, 0, NULL, "y");
+        if (c == 2) {
+            op = add_node(g, "Concat", "r", "x", 0, NULL, "y");
+        }
+        if (op) PQ_EXPECT_OK(pq_op_set_int(op, "axis", 0, &err), &err);
+        PQ_EXPECT_OK(pq_graph_mark_output(g, var_of(g, "y", 0, NULL), &err), &err);
+        pq_tensor *x = seeded(2, xd, 5), *whole = NULL, *got = NULL;
+        const char *req = "y";
+        PQ_EXPECT(run_trunk_graph(g, x, -1, 1, &req, &whole, NULL, NULL) >= 2);
+        PQ_EXPECT_EQ(run_trunk_graph(g, x, 1, 1, &req, &got, NULL, NULL), 0);
+        if (!same_bits(got, whole)) PQ_FAIL_AT("case %d: the fallback differs", c);
+        pq_tensor_destroy(&got);
+        pq_tensor_destroy(&whole);
+        pq_tensor_destroy(&x);
+        pq_graph_destroy(&g);
+    }
 }
 
 PQ_TEST_MAIN()

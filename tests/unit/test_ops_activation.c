@@ -194,7 +194,7 @@ static pq_tensor *run_op(const char *type, int n_in, pq_tensor *const *ins, cons
     PQ_EXPECT_OK(pq_graph_create_var(g, "y", &y, &err), &err);
     PQ_EXPECT_OK(pq_graph_add_output(g, op, y, &err), &err);
     PQ_EXPECT_OK(pq_graph_mark_output(g, y, &err), &err);
-    pq_exec_options opts = {NULL, 2};
+    pq_exec_options opts = {.threads = 2};
     PQ_EXPECT_OK(pq_executor_create(g, &opts, &ex, &err), &err);
     if (ex) {
         const char *feed_names[1] = {"x"}, *req[1] = {"y"};
@@ -278,7 +278,7 @@ PQ_TEST(vectorised_exp_kernels_are_accurate_on_large_inputs)
     pq_executor *ex = NULL;
     pq_err err = {0};
     pq_tensor *y = NULL;
-    pq_exec_options opts = {NULL, 2};
+    pq_exec_options opts = {.threads = 2};
     PQ_EXPECT_OK(pq_executor_create(g, &opts, &ex, &err), &err);
     if (ex) {
         const char *feed_names[1] = {"x"}, *req[1] = {"y"};

@@ -115,6 +115,7 @@ static pq_tensor *run_conv(const conv_case *c, pq_tensor *x, pq_tensor *w, pq_te
     PQ_EXPECT_OK(pq_op_set_ints(op, "pads", c->pads, 2 * c->r, &err), &err);
     pq_exec_options opts = {0};
     opts.threads = threads;
+    opts.micro_batch = -1; /* the whole batch in one call (batch invariance is tested here) */
     PQ_EXPECT_OK(pq_executor_create(g, &opts, &ex, &err), &err);
     pq_tensor *feeds[3] = {x, w, b};
     const char *req = "Y";

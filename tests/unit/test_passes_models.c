@@ -77,8 +77,11 @@ static pq_tensor *load_input(const char *name, int64_t batch)
     return x;
 }
 
-/* Runs g on x; returns every graph output (caller destroys) in outs[0..n). */
-static int run_graph(const pq_graph *g, pq_tensor *x, pq_tensor **outs)
+/* Runs g on x `runs` times with executor options opts (NULL: defaults); returns every graph
+ * output of the last run (caller destroys) in outs[0..n) and, when trunk_ops is not NULL,
+ * the executor's trunk size after it. */
+static int run_graph_opts(const pq_graph *g, pq_tensor *x, const pq_exec_options *opts,
+                          int runs, pq_tensor **outs, int64_t *trunk_ops)
 {
     pq_err err = {0};
     pq_executor *ex = NULL;
@@ -86,12 +89,24 @@ static int run_graph(const pq_graph *g, pq_tensor *x, pq_tensor **outs)
     int n = (int)g->outputs.n;
     const char *in_name = ((pq_var *)g->inputs.items[0])->name;
     for (int k = 0; k < n && k < 16; k++) req[k] = ((pq_var *)g->outputs.items[k])->name;
-    PQ_EXPECT_OK(pq_executor_create(g, NULL, &ex, &err), &err);
+    PQ_EXPECT_OK(pq_executor_create(g, opts, &ex, &err), &err);
     if (!ex) return 0;
-    pq_status st = pq_executor_run(ex, 1, &in_name, &x, n, req, outs, &err);
-    PQ_EXPECT_OK(st, &err);
+    pq_status st = PQ_OK;
+    for (int r = 0; r < runs && st == PQ_OK; r++) {
+        if (r > 0)
+            for (int k = 0; k < n && k < 16; k++) pq_tensor_destroy(&outs[k]);
+        st = pq_executor_run(ex, 1, &in_name, &x, n, req, outs, &err);
+        PQ_EXPECT_OK(st, &err);
+    }
+    if (trunk_ops) *trunk_ops = pq_executor_trunk_ops(ex);
     pq_executor_destroy(&ex);
     return st == PQ_OK ? n : 0;
+}
+
+/* Runs g on x once with the default options. */
+static int run_graph(const pq_graph *g, pq_tensor *x, pq_tensor **outs)
+{
+    return run_graph_opts(g, x, NULL, 1, outs, NULL);
 }
 
 /* max |a - b| / max |b|. */
@@ -387,6 +402,63 @@ PQ_TEST(extra_models_format_fuse)
     }
     pq_pass_report_free(&rep);
     pq_graph_destroy(&g);
+}
+
+/* A batch of 5 run through the per-sample trunk 1, 2 or 3 samples at a time (uneven last
+ * micro-batches), at 1 and 2 threads, gives the whole-batch outputs bit for bit; the CNNs
+ * have a trunk, before and after format,fuse. */
+static void check_micro_batches(const char *name, int expect_trunk)
+{
+    pq_err err = {0};
+    char path[1024];
+    pq_graph *g = NULL;
+    pq_tensor *x = load_input(name, 5);
+    snprintf(path, sizeof path, "%s/%s.onnx", dir, name);
+    PQ_EXPECT_OK(pq_onnx_load(path, &g, &err), &err);
+    for (int fused = 0; g && x && fused < 2; fused++) {
+        if (fused) PQ_EXPECT_OK(pq_passes_run(g, "format,fuse", NULL, &err), &err);
+        pq_tensor *whole[16] = {0};
+        int64_t ops = 0;
+        pq_exec_options whole_batch = {.threads = 1, .micro_batch = -1};
+        int n = run_graph_opts(g, x, &whole_batch, 1, whole, &ops);
+        PQ_EXPECT(n > 0);
+        static const int runs[3][2] = {{1, 1}, {2, 2}, {2, 3}}; /* threads, micro-batch */
+        for (int r = 0; r < 3 && n > 0; r++) {
+            const int threads = runs[r][0], micro = runs[r][1];
+            pq_exec_options opts = {.threads = threads, .micro_batch = micro};
+            pq_tensor *got[16] = {0};
+            /* the first run records the sizes that settle the trunk, the second splits */
+            int m = run_graph_opts(g, x, &opts, 2, got, &ops);
+            PQ_EXPECT_EQ(m, n);
+            if (expect_trunk && ops == 0)
+                PQ_FAIL_AT("%s%s: no per-sample trunk", name, fused ? " (fused)" : "");
+            for (int k = 0; k < n && k < m; k++)
+                if (!got[k] || got[k]->nbytes != whole[k]->nbytes ||
+                    memcmp(got[k]->data, whole[k]->data, whole[k]->nbytes) != 0)
+                    PQ_FAIL_AT("%s%s: output %d at %d thread(s), micro-batch %d differs from "
+                               "the whole batch", name, fused ? " (fused)" : "", k, threads,
+                               micro);
+            for (int k = 0; k < 16; k++) pq_tensor_destroy(&got[k]);
+        }
+        fprintf(stderr, "%-14s%s trunk of %lld ops: micro-batches 1-3 identical to the whole "
+                "batch\n", name, fused ? " fused" : "      ", (long long)ops);
+        for (int k = 0; k < 16; k++) pq_tensor_destroy(&whole[k]);
+    }
+    pq_tensor_destroy(&x);
+    pq_graph_destroy(&g);
+}
+
+PQ_TEST(micro_batches_match_the_whole_batch)
+{
+    if (!ensure_models()) {
+        PQ_FAIL_AT("models could not be exported into %s", dir);
+        return;
+    }
+    check_micro_batches("resnet18", 1);
+    check_micro_batches("mobilenet_v2", 1);
+    check_micro_batches("extras_cnn", 1);
+    check_micro_batches("extras_opset10", 1);
+    check_micro_batches("transformer", 0);
 }
 
 PQ_TEST_MAIN()
