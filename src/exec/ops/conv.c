@@ -886,6 +886,37 @@ static pq_status check_inputs(const pq_tensor *x, const pq_tensor *w, const pq_t
     return PQ_OK;
 }
 
+/* float32 Conv with a small weight matrix (M/g x C/g * K within the AVX-512 kernel's bound,
+ * such as a network's first convolution over 3 channels) through im2col tiles and the
+ * AVX-512 kernel instead of sgemm: bias and clamp go into the single store of y. Work items
+ * as conv_gemm's. */
+static pq_status conv_im2col_avx512(pq_exec_node *n, const conv_geom *g, const float *x,
+                                    const float *w, const float *bias, float *y, float clo,
+                                    float chi, pq_err *err)
+{
+    int threads = pq_node_threads(n);
+    if (threads < 1) threads = 1;
+    const int64_t Cg = g->C / g->G, Mg = g->M / g->G, CK = Cg * g->K, P = g->P_out;
+    int64_t tile = conv_tile(CK, P, g->N * g->G, threads, sizeof(float));
+    int64_t n_tiles = (P + tile - 1) / tile, items = g->N * g->G * n_tiles;
+    if (items < threads) threads = (int)items;
+    float *ws = pq_node_workspace(n, (size_t)(threads * CK * tile) * sizeof(float));
+    if (!ws)
+        return pq_err_set(err, PQ_ERR_NOMEM, "out of memory for %d patch matrices of %lld x "
+                          "%lld", threads, (long long)CK, (long long)tile);
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if(threads > 1)
+    for (int64_t it = 0; it < items; it++) {
+        int64_t b = it / (g->G * n_tiles), gr = (it / n_tiles) % g->G;
+        int64_t p0 = (it % n_tiles) * tile, p1 = p0 + tile < P ? p0 + tile : P;
+        float *cols = ws + (int64_t)thread_id() * CK * tile;
+        im2col_f32(x + (b * g->C + gr * Cg) * g->P_in, Cg, g->r, g->in, g->out, g->k, g->s,
+                   g->d, g->pb, p0, p1, cols);
+        pq__conv1x1_avx512(w + gr * Mg * CK, Mg, CK, cols, p1 - p0, bias ? bias + gr * Mg : NULL,
+                           y + (b * g->M + gr * Mg) * P + p0, P, p1 - p0, clo, chi);
+    }
+    return PQ_OK;
+}
+
 /* Pointwise float32 Conv through the AVX-512 kernel: work items are (image, group, 512
  * columns), split over the node's threads. */
 static void conv1x1_avx512(pq_exec_node *n, const conv_geom *g, const float *x, const float *w,
@@ -935,6 +966,8 @@ static pq_status conv_f32_epi(pq_exec_node *n, const conv_geom *g, const float *
         if (pq__winograd_applies(&ws))
             return pq__conv3x3_winograd_f32(n, &ws, x, w, b, y, clo, chi, err);
     }
+    if (pq__conv1x1_avx512_applies(g->M / g->G, g->C / g->G * g->K))
+        return conv_im2col_avx512(n, g, x, w, b, y, clo, chi, err);
     return conv_gemm_f32(n, g, x, w, b, y, clamp, clo, chi, err);
 }
 
