@@ -5,6 +5,7 @@
 #include "pq_config.h"
 #include "pq_core.h"
 #include "pq_h5.h"
+#include "pq_mpi.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,12 +33,8 @@ static pq_status data_digest(const pq_config *cfg, uint8_t out[PQ_SHA256_BYTES],
     t = pq_calloc((size_t)n, sizeof *t);
     PQ_CHECK(specs && t, PQ_ERR_NOMEM, "out of memory");
     pq_config_input_specs(cfg, specs);
-    int64_t limit = cfg->calibration.samples;
-    if (cfg->calibration.batches > 0) {
-        int64_t by_batches = cfg->calibration.batches * cfg->calibration.batch_size;
-        if (limit == 0 || by_batches < limit) limit = by_batches;
-    }
-    PQ_TRY(pq_h5_reader_open(cfg->data.file, n, specs, cfg->calibration.batch_size, limit,
+    PQ_TRY(pq_h5_reader_open(cfg->data.file, n, specs, cfg->calibration.batch_size,
+                             pq_mpi_calib_sample_limit(cfg),
                              cfg->data.nan, NULL, &r, err));
     pq_sha256_ctx c;
     pq_sha256_init(&c);
