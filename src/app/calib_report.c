@@ -14,27 +14,17 @@
 /* A TQC the graph quantizes that the file left uncalibrated. */
 static pq_status check_calibrated(const pq_graph *g, const char *path, pq_err *err)
 {
-    for (int64_t k = 0; k < g->ops.n; k++) {
-        const pq_op *op = g->ops.items[k];
-        const pq_op_qconfig *qc = op->qconfig;
-        if (!qc) continue;
-        for (int side = 0; side < 2; side++) {
-            int nq = side ? qc->n_outputs : qc->n_inputs;
-            int nv = side ? op->n_outputs : op->n_inputs;
-            for (int i = 0; i < nq && i < nv; i++) {
-                const pq_tqc *q = side ? &qc->outputs[i] : &qc->inputs[i];
-                const pq_var *v = side ? op->outputs[i] : op->inputs[i];
-                if (!v || (q->state != PQ_TQC_STATE_INITIAL &&
-                           q->state != PQ_TQC_STATE_PASSIVE_INIT))
-                    continue;
-                return pq_err_set(err, PQ_ERR_INVALID,
-                                  "%s: op '%s' (%s) %s %d (variable '%s'): the TQC is not "
-                                  "calibrated in the file (state %s)",
-                                  path, op->name, op->type, side ? "output" : "input", i,
-                                  v->name,
-                                  q->state == PQ_TQC_STATE_INITIAL ? "INITIAL" : "PASSIVE_INIT");
-            }
-        }
+    pq_tqc_iter it = {0};
+    pq_tqc_slot s;
+    while (pq_tqc_next(g, &it, &s)) {
+        if (s.tqc->state != PQ_TQC_STATE_INITIAL && s.tqc->state != PQ_TQC_STATE_PASSIVE_INIT)
+            continue;
+        return pq_err_set(err, PQ_ERR_INVALID,
+                          "%s: op '%s' (%s) %s %d (variable '%s'): the TQC is not calibrated "
+                          "in the file (state %s)",
+                          path, s.op->name, s.op->type, s.is_output ? "output" : "input",
+                          s.index, s.var->name,
+                          s.tqc->state == PQ_TQC_STATE_INITIAL ? "INITIAL" : "PASSIVE_INIT");
     }
     return PQ_OK;
 }

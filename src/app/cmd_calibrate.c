@@ -279,33 +279,24 @@ fail:
  * pq_calib_run (per-variable override, then options, then the TQC's own observer). */
 static pq_status count_passes(const pq_graph *g, const pq_calib_options *o, int *n, pq_err *err)
 {
+    pq_tqc_iter it = {0};
+    pq_tqc_slot s;
     *n = 1;
-    for (int64_t k = 0; k < g->ops.n; k++) {
-        const pq_op *op = g->ops.items[k];
-        const pq_op_qconfig *qc = op->qconfig;
-        if (!qc) continue;
-        for (int side = 0; side < 2; side++) {
-            int nq = side ? qc->n_outputs : qc->n_inputs;
-            int nv = side ? op->n_outputs : op->n_inputs;
-            for (int i = 0; i < nq && i < nv; i++) {
-                const pq_tqc *q = side ? &qc->outputs[i] : &qc->inputs[i];
-                const pq_var *v = side ? op->outputs[i] : op->inputs[i];
-                if (!v || pq_var_is_parameter(v) || q->state != PQ_TQC_STATE_INITIAL) continue;
-                const char *algo = NULL;
-                for (int a = 0; a < o->n_var_algos && !algo; a++)
-                    if (o->var_algos[a].var && strcmp(o->var_algos[a].var, v->name) == 0)
-                        algo = o->var_algos[a].algorithm;
-                if (!algo) algo = o->activation_algo;
-                if (!algo) algo = q->observer[0] ? q->observer : "minmax";
-                pq_obs_algo id;
-                pq_status st = pq_obs_algo_parse(algo, &id, err);
-                if (st != PQ_OK) {
-                    pq_err_prefix(err, "tensor '%s'", v->name);
-                    return st;
-                }
-                if (id != PQ_OBS_MINMAX) *n = 2;
-            }
+    while (pq_tqc_next(g, &it, &s)) {
+        if (pq_var_is_parameter(s.var) || s.tqc->state != PQ_TQC_STATE_INITIAL) continue;
+        const char *algo = NULL;
+        for (int a = 0; a < o->n_var_algos && !algo; a++)
+            if (o->var_algos[a].var && strcmp(o->var_algos[a].var, s.var->name) == 0)
+                algo = o->var_algos[a].algorithm;
+        if (!algo) algo = o->activation_algo;
+        if (!algo) algo = s.tqc->observer[0] ? s.tqc->observer : "minmax";
+        pq_obs_algo id;
+        pq_status st = pq_obs_algo_parse(algo, &id, err);
+        if (st != PQ_OK) {
+            pq_err_prefix(err, "tensor '%s'", s.var->name);
+            return st;
         }
+        if (id != PQ_OBS_MINMAX) *n = 2;
     }
     return PQ_OK;
 }

@@ -433,6 +433,25 @@ const pq_tqc *pq_tqc_resolve(const pq_tqc *q)
     return q;
 }
 
+int pq_tqc_next(const pq_graph *g, pq_tqc_iter *it, pq_tqc_slot *slot)
+{
+    for (; it->op < g->ops.n; it->op++, it->slot = 0) {
+        const pq_op *op = g->ops.items[it->op];
+        const pq_op_qconfig *qc = op->qconfig;
+        if (!qc) continue;
+        int n_in = qc->n_inputs < op->n_inputs ? qc->n_inputs : op->n_inputs;
+        int n_out = qc->n_outputs < op->n_outputs ? qc->n_outputs : op->n_outputs;
+        while (it->slot < n_in + n_out) {
+            int s = it->slot++, out = s >= n_in, i = out ? s - n_in : s;
+            const pq_var *v = out ? op->outputs[i] : op->inputs[i];
+            if (!v) continue;
+            *slot = (pq_tqc_slot){op, out, i, out ? &qc->outputs[i] : &qc->inputs[i], v};
+            return 1;
+        }
+    }
+    return 0;
+}
+
 void pq_op_qconfig_destroy(pq_op *op)
 {
     pq_op_qconfig *c = op->qconfig;

@@ -139,6 +139,25 @@ pq_status pq_tqc_set_channels(pq_tqc *q, int64_t n_channels, pq_err *err);
 /* The TQC whose scale and offset apply: follows dominators of OVERLAPPED TQCs. */
 const pq_tqc *pq_tqc_resolve(const pq_tqc *q);
 
+/* One TQC of a graph with where it sits: input (is_output 0) or output `index` of op, and
+ * the variable in that slot. */
+typedef struct pq_tqc_slot {
+    const pq_op *op;
+    int is_output, index;
+    const pq_tqc *tqc;
+    const pq_var *var;
+} pq_tqc_slot;
+
+/* A position in a walk over the TQCs of a graph; start at {0}. */
+typedef struct pq_tqc_iter {
+    int64_t op;   /* index into g->ops */
+    int slot;     /* inputs first, then outputs */
+} pq_tqc_iter;
+
+/* Walks the TQCs of g that have a variable, op by op in graph order, inputs before outputs:
+ * returns 1 and fills *slot while there is one, then 0. */
+int pq_tqc_next(const pq_graph *g, pq_tqc_iter *it, pq_tqc_slot *slot);
+
 /* ------------------------------------------------------------------ variables */
 
 /* Kinds of value a variable can carry. Sequence/optional/map types are kept as the

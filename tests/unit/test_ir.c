@@ -373,4 +373,36 @@ PQ_TEST(allocation_failures_are_reported)
     }
 }
 
+/* pq_tqc_next walks the TQCs with a variable, op by op, inputs before outputs, skipping ops
+ * without a qconfig; a walk over a graph without any ends at once. */
+PQ_TEST(tqc_walk_visits_every_slot_once_in_order)
+{
+    chain c;
+    pq_err err = {0};
+    make_chain(&c);
+    pq_tqc_iter it = {0};
+    pq_tqc_slot s;
+    PQ_EXPECT(!pq_tqc_next(c.g, &it, &s));
+    PQ_EXPECT_OK(pq_op_qconfig_create(c.B, &err), &err);
+    PQ_EXPECT_OK(pq_op_qconfig_create(c.C, &err), &err);
+    static const struct { const char *op; int out, idx; const char *var; } want[] = {
+        {"B", 0, 0, "a"}, {"B", 0, 1, "w"}, {"B", 1, 0, "b"}, {"C", 0, 0, "b"}, {"C", 1, 0, "y"}};
+    it = (pq_tqc_iter){0};
+    int n = 0;
+    while (pq_tqc_next(c.g, &it, &s)) {
+        if (n < 5) {
+            PQ_EXPECT_STR(s.op->name, want[n].op);
+            PQ_EXPECT_EQ(s.is_output, want[n].out);
+            PQ_EXPECT_EQ(s.index, want[n].idx);
+            PQ_EXPECT_STR(s.var->name, want[n].var);
+            PQ_EXPECT(s.tqc == (s.is_output ? &s.op->qconfig->outputs[s.index]
+                                            : &s.op->qconfig->inputs[s.index]));
+        }
+        n++;
+    }
+    PQ_EXPECT_EQ(n, 5);
+    PQ_EXPECT(!pq_tqc_next(c.g, &it, &s)); /* stays at the end */
+    pq_graph_destroy(&c.g);
+}
+
 PQ_TEST_MAIN()
