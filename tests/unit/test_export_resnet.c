@@ -13,58 +13,13 @@
 #include "pq_passes.h"
 #include "test_export_util.h"
 
-#define PY "/usr/bin/python3"
 #define BATCH 4
 
-static char models[256];
-
-/* 1: the model exists (exported now if needed); 0: the export failed. Exits 77 without
- * torch. */
-static int ensure_model(void)
-{
-    const char *env = getenv("PQ_EXPORT_MODELS_DIR");
-    char path[1024], cmd[2048];
-    struct stat sb;
-    snprintf(models, sizeof models, "%s", env && env[0] ? env : "export_models");
-    snprintf(path, sizeof path, "%s/resnet18.onnx", models);
-    if (stat(path, &sb) == 0) return 1;
-    if (access(PY, X_OK) != 0 ||
-        system(PY " -c 'import torch, torchvision, onnx' >/dev/null 2>&1") != 0) {
-        printf("SKIP: %s with torch, torchvision and onnx not found: cannot export ResNet-18\n",
-               PY);
-        fflush(stdout);
-        exit(77);
-    }
-    snprintf(cmd, sizeof cmd, "%s %s/scripts/make_models.py '%s' resnet18 >&2", PY,
-             PQ_SOURCE_DIR, models);
-    fprintf(stderr, "exporting ResNet-18: %s\n", cmd);
-    return system(cmd) == 0 && stat(path, &sb) == 0;
-}
-
-/* BATCH seeded standard-normal images (the distribution make_models.py calibrated the
- * BatchNorm statistics on). */
+/* BATCH seeded standard-normal images. */
 static pq_tensor *synthetic(uint64_t seed)
 {
-    pq_err err = {0};
-    pq_rng rng;
-    int64_t dims[4] = {BATCH, 3, 224, 224};
-    pq_tensor *t = NULL;
-    if (pq_tensor_create_uninit(PQ_DTYPE_FLOAT32, 4, dims, &t, &err) != PQ_OK) return NULL;
-    pq_rng_seed(&rng, seed);
-    for (int64_t i = 0; i < t->numel; i++) PQ_DATA(t, float)[i] = (float)pq_rng_normal(&rng);
-    return t;
-}
-
-static double cosine(const pq_tensor *a, const pq_tensor *b)
-{
-    double ab = 0, aa = 0, bb = 0;
-    for (int64_t i = 0; i < a->numel; i++) {
-        double x = PQ_DATA(a, float)[i], y = PQ_DATA(b, float)[i];
-        ab += x * y;
-        aa += x * x;
-        bb += y * y;
-    }
-    return ab / sqrt(aa * bb);
+    static const int64_t dims[4] = {BATCH, 3, 224, 224};
+    return normal_tensor(4, dims, seed);
 }
 
 static double max_abs(const pq_tensor *a)
@@ -98,8 +53,8 @@ PQ_TEST(resnet18_qdq_ort_vs_simulation)
     char *dir = make_tmpdir(), path[512];
     const char *in_name = "input", *out_name = "output";
     PQ_EXPECT(dir != NULL);
-    PQ_EXPECT(ensure_model());
-    snprintf(path, sizeof path, "%s/resnet18.onnx", models);
+    PQ_EXPECT(ensure_export_model("resnet18", "torch, torchvision, onnx"));
+    snprintf(path, sizeof path, "%s/resnet18.onnx", export_models);
     PQ_EXPECT_OK(pq_onnx_load(path, &g, &err), &err);
     if (!g || !dir) goto done;
     int64_t dims[4] = {BATCH, 3, 224, 224};

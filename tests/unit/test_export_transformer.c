@@ -18,56 +18,14 @@
 #include "pq_passes.h"
 #include "test_export_util.h"
 
-#define PY "/usr/bin/python3"
 #define BATCH 4
 #define SEQ 32
 #define DMODEL 128
 
-static char models[256];
-
-/* 1: the model exists (exported now if needed); 0: the export failed. Exits 77 without
- * torch. */
-static int ensure_model(void)
-{
-    const char *env = getenv("PQ_EXPORT_MODELS_DIR");
-    char path[1024], cmd[2048];
-    struct stat sb;
-    snprintf(models, sizeof models, "%s", env && env[0] ? env : "export_models");
-    snprintf(path, sizeof path, "%s/transformer.onnx", models);
-    if (stat(path, &sb) == 0) return 1;
-    if (access(PY, X_OK) != 0 || system(PY " -c 'import torch, onnx' >/dev/null 2>&1") != 0) {
-        printf("SKIP: %s with torch and onnx not found: cannot export the transformer\n", PY);
-        fflush(stdout);
-        exit(77);
-    }
-    snprintf(cmd, sizeof cmd, "%s %s/scripts/make_models.py '%s' transformer >&2", PY,
-             PQ_SOURCE_DIR, models);
-    fprintf(stderr, "exporting the transformer: %s\n", cmd);
-    return system(cmd) == 0 && stat(path, &sb) == 0;
-}
-
 static pq_tensor *synthetic(uint64_t seed)
 {
-    pq_err err = {0};
-    pq_rng rng;
-    int64_t dims[3] = {BATCH, SEQ, DMODEL};
-    pq_tensor *t = NULL;
-    if (pq_tensor_create_uninit(PQ_DTYPE_FLOAT32, 3, dims, &t, &err) != PQ_OK) return NULL;
-    pq_rng_seed(&rng, seed);
-    for (int64_t i = 0; i < t->numel; i++) PQ_DATA(t, float)[i] = (float)pq_rng_normal(&rng);
-    return t;
-}
-
-static double cosine(const pq_tensor *a, const pq_tensor *b)
-{
-    double ab = 0, aa = 0, bb = 0;
-    for (int64_t i = 0; i < a->numel; i++) {
-        double x = PQ_DATA(a, float)[i], y = PQ_DATA(b, float)[i];
-        ab += x * y;
-        aa += x * x;
-        bb += y * y;
-    }
-    return ab / sqrt(aa * bb);
+    static const int64_t dims[3] = {BATCH, SEQ, DMODEL};
+    return normal_tensor(3, dims, seed);
 }
 
 static int64_t count_ops(const pq_graph *g, const char *domain, const char *type)
@@ -92,8 +50,8 @@ static void run_case(const char *passes, int64_t want_opset, int64_t want_contri
     char *dir = make_tmpdir(), path[512];
     const char *in_name = "input", *out_name = "output";
     PQ_EXPECT(dir != NULL);
-    PQ_EXPECT(ensure_model());
-    snprintf(path, sizeof path, "%s/transformer.onnx", models);
+    PQ_EXPECT(ensure_export_model("transformer", "torch, onnx"));
+    snprintf(path, sizeof path, "%s/transformer.onnx", export_models);
     PQ_EXPECT_OK(pq_onnx_load(path, &g, &err), &err);
     if (!g || !dir) goto done;
     int64_t dims[3] = {BATCH, SEQ, DMODEL};

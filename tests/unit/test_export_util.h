@@ -12,11 +12,68 @@
 #include "pq_test.h"
 
 #include <float.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define EXPORT_DIR PQ_SOURCE_DIR "/tests/export"
+
+/* ------------------------------------------------------------------ exported models */
+
+/* The folder of the models scripts/make_models.py exports for the exporter tests:
+ * $PQ_EXPORT_MODELS_DIR, default ./export_models (the test's working directory). */
+static char export_models[256];
+
+/* 1: export_models/<name>.onnx exists (exported now if needed, which needs /usr/bin/python3
+ * with the modules `imports`, e.g. "torch, onnx"); 0: the export failed. Exits 77 (skip)
+ * when the modules are missing. */
+static inline int ensure_export_model(const char *name, const char *imports)
+{
+    const char *env = getenv("PQ_EXPORT_MODELS_DIR");
+    char path[1024], cmd[2048];
+    struct stat sb;
+    snprintf(export_models, sizeof export_models, "%s", env && env[0] ? env : "export_models");
+    snprintf(path, sizeof path, "%s/%s.onnx", export_models, name);
+    if (stat(path, &sb) == 0) return 1;
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 -c 'import %s' >/dev/null 2>&1", imports);
+    if (access("/usr/bin/python3", X_OK) != 0 || system(cmd) != 0) {
+        printf("SKIP: /usr/bin/python3 with %s not found: cannot export %s\n", imports, name);
+        fflush(stdout);
+        exit(77);
+    }
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/scripts/make_models.py '%s' %s >&2",
+             PQ_SOURCE_DIR, export_models, name);
+    fprintf(stderr, "exporting %s: %s\n", name, cmd);
+    return system(cmd) == 0 && stat(path, &sb) == 0;
+}
+
+/* Seeded standard-normal values of the given shape (the distribution make_models.py
+ * calibrated its BatchNorm statistics on). */
+static inline pq_tensor *normal_tensor(int rank, const int64_t *dims, uint64_t seed)
+{
+    pq_err err = {0};
+    pq_rng rng;
+    pq_tensor *t = NULL;
+    if (pq_tensor_create_uninit(PQ_DTYPE_FLOAT32, rank, dims, &t, &err) != PQ_OK) return NULL;
+    pq_rng_seed(&rng, seed);
+    for (int64_t i = 0; i < t->numel; i++) PQ_DATA(t, float)[i] = (float)pq_rng_normal(&rng);
+    return t;
+}
+
+/* Cosine similarity of two float32 tensors of the same size. */
+static inline double cosine(const pq_tensor *a, const pq_tensor *b)
+{
+    double ab = 0, aa = 0, bb = 0;
+    for (int64_t i = 0; i < a->numel; i++) {
+        double x = PQ_DATA(a, float)[i], y = PQ_DATA(b, float)[i];
+        ab += x * y;
+        aa += x * x;
+        bb += y * y;
+    }
+    return ab / sqrt(aa * bb);
+}
 
 /* ------------------------------------------------------------------ TQC helpers */
 
