@@ -10,6 +10,7 @@
 #include "pq_npy.h"
 #include "pq_onnx.h"
 #include "pq_test.h"
+#include "pq_test_tensor.h"
 
 #include <float.h>
 #include <math.h>
@@ -60,19 +61,6 @@ static inline pq_tensor *normal_tensor(int rank, const int64_t *dims, uint64_t s
     pq_rng_seed(&rng, seed);
     for (int64_t i = 0; i < t->numel; i++) PQ_DATA(t, float)[i] = (float)pq_rng_normal(&rng);
     return t;
-}
-
-/* Cosine similarity of two float32 tensors of the same size. */
-static inline double cosine(const pq_tensor *a, const pq_tensor *b)
-{
-    double ab = 0, aa = 0, bb = 0;
-    for (int64_t i = 0; i < a->numel; i++) {
-        double x = PQ_DATA(a, float)[i], y = PQ_DATA(b, float)[i];
-        ab += x * y;
-        aa += x * x;
-        bb += y * y;
-    }
-    return ab / sqrt(aa * bb);
 }
 
 /* ------------------------------------------------------------------ TQC helpers */

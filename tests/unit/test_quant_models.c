@@ -14,6 +14,7 @@
 #include "pq_passes.h"
 #include "pq_quant.h"
 #include "pq_test.h"
+#include "pq_test_tensor.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -231,18 +232,6 @@ PQ_TEST(resnet18_platforms)
         pq_graph_destroy(&g);
     }
     pq_graph_destroy(&g0);
-}
-
-static double cosine(const pq_tensor *a, const pq_tensor *b)
-{
-    double ab = 0, aa = 0, bb = 0;
-    for (int64_t i = 0; i < a->numel; i++) {
-        double x = PQ_DATA(a, float)[i], y = PQ_DATA(b, float)[i];
-        ab += x * y;
-        aa += x * x;
-        bb += y * y;
-    }
-    return ab / sqrt(aa * bb);
 }
 
 /* Weights-only simulation on `platform`; returns the cosine similarity with float. */
