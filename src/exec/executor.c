@@ -36,8 +36,10 @@ struct pq_executor {
     int64_t n_trunk;
     int micro_batch;            /* pq_exec_options.micro_batch */
     int trunk_failed;           /* a run found the trunk not per-sample: never split again */
+    int64_t last_split_ops;     /* trunk nodes the last run ran micro-batch by micro-batch */
     pq_exec_hook before, after;
     void *hook_user;
+    int hooks_split_ok;         /* the hooks may see micro-batches (pq_executor_hooks_split_ok) */
     void *workspace;
     size_t workspace_size;
     int threads;
@@ -554,6 +556,12 @@ void pq_executor_set_hooks(pq_executor *ex, pq_exec_hook before, pq_exec_hook af
     ex->before = before;
     ex->after = after;
     ex->hook_user = user;
+    ex->hooks_split_ok = 0;
+}
+
+void pq_executor_hooks_split_ok(pq_executor *ex, int ok)
+{
+    ex->hooks_split_ok = ok != 0;
 }
 
 /* ------------------------------------------------------------------ running */
@@ -662,7 +670,7 @@ fail:
 static int64_t micro_batch_size(const pq_executor *ex)
 {
     if (ex->micro_batch < 0 || !ex->sized || ex->n_trunk == 0 || ex->trunk_failed ||
-        ex->before || ex->after)
+        ((ex->before || ex->after) && !ex->hooks_split_ok))
         return 0;
     if (ex->micro_batch > 0) return ex->micro_batch;
     int64_t t = ex->threads;
@@ -893,12 +901,14 @@ static pq_status run_all(pq_executor *ex, int n_feeds, const char *const *feed_n
         rs.keep[vi] = 1;
     }
     int64_t m = micro_batch_size(ex), N = m ? feeds_batch(ex, n_feeds, feed_names, feeds) : 0;
-    rs.record = !ex->sized && !ex->before && !ex->after;
+    rs.record = !ex->sized && ((!ex->before && !ex->after) || ex->hooks_split_ok);
     int trunk_done = 0, split = m && N > m;
+    ex->last_split_ops = 0;
     if (split) { /* the parameter-only nodes first: the trunk reads what they make */
         for (int64_t k = 0; k < ex->n_nodes; k++)
             if (ex->pre[k]) PQ_TRY(run_node(ex, k, &rs, err));
         PQ_TRY(run_trunk(ex, &rs, n_feeds, feed_names, feeds, N, m, &trunk_done, err));
+        if (trunk_done) ex->last_split_ops = ex->n_trunk;
     }
     for (int64_t k = 0; k < ex->n_nodes; k++)
         if (!(split && ex->pre[k]) && !(trunk_done && ex->trunk[k]))
@@ -935,7 +945,7 @@ pq_status pq_executor_run(pq_executor *ex, int n_feeds, const char *const *feed_
 
 int64_t pq_executor_trunk_ops(const pq_executor *ex)
 {
-    return ex->trunk_failed ? 0 : ex->n_trunk;
+    return ex->last_split_ops;
 }
 
 /* ------------------------------------------------------------------ shape tracing */

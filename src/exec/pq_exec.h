@@ -140,6 +140,12 @@ void pq_executor_destroy(pq_executor **ex);
 
 void pq_executor_set_hooks(pq_executor *ex, pq_exec_hook before, pq_exec_hook after, void *user);
 
+/* Declares that the installed hooks give the same results when they see the batch a
+ * micro-batch at a time (observers that accumulate over elements do; hooks that record
+ * shapes or count calls do not): the per-sample trunk then runs under them too. Off by
+ * default; pq_executor_set_hooks turns it off again. */
+void pq_executor_hooks_split_ok(pq_executor *ex, int ok);
+
 /* Runs the graph. feeds: n_feeds (name, tensor) pairs for graph inputs (borrowed; inputs
  * with an initializer may be omitted). Returns the n_req requested variables by name (graph
  * outputs or any intermediate or parameter) as new references in req_out[i] (caller
@@ -157,9 +163,11 @@ pq_status pq_executor_run(pq_executor *ex, int n_feeds, const char *const *feed_
                           pq_tensor *const *feeds, int n_req, const char *const *req_names,
                           pq_tensor **req_out, pq_err *err);
 
-/* The number of operations in the per-sample trunk (see pq_executor_run): 0 when the
- * graph has none or a run found that it does not treat samples on their own (the
- * executor then runs whole batches only). */
+/* The number of operations the last run ran a micro-batch at a time (the per-sample trunk,
+ * see pq_executor_run); 0 when it ran the whole batch at once (no trunk, micro-batching off,
+ * hooks that cannot see micro-batches, a batch no larger than a micro-batch, the first
+ * run, which records the sizes the trunk is settled from, or a graph found not to treat
+ * samples on their own). */
 int64_t pq_executor_trunk_ops(const pq_executor *ex);
 
 /* Runs the graph once and writes each variable's dtype and shape into the IR (the graph

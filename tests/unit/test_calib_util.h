@@ -56,19 +56,30 @@ static inline void free_batches(pq_tensor **b, int64_t n_batches, int n_per)
     free(b);
 }
 
-/* quantize_graph + run over in-memory batches (one tensor per batch) in this process. */
-static inline pq_status calibrate_mem(pq_graph *g, const pq_calib_options *o, pq_tensor **batches,
-                               int64_t n_batches, pq_calib_stats *stats, pq_err *err)
+/* quantize_graph + run over in-memory batches (one tensor per batch) in this process, with
+ * executor options eo (NULL: defaults); *trunk_ops (when not NULL) gets the executor's
+ * per-sample trunk size after the run. */
+static inline pq_status calibrate_mem_opts(pq_graph *g, const pq_calib_options *o,
+                                           const pq_exec_options *eo, pq_tensor **batches,
+                                           int64_t n_batches, pq_calib_stats *stats,
+                                           int64_t *trunk_ops, pq_err *err)
 {
     pq_executor *ex = NULL;
     pq_calib_memsource mem;
     pq_calib_source src;
     pq_status st = pq_calib_quantize_graph(g, o, err);
-    if (st == PQ_OK) st = pq_executor_create(g, NULL, &ex, err);
+    if (st == PQ_OK) st = pq_executor_create(g, eo, &ex, err);
     pq_calib_memsource_init(&mem, batches, NULL, n_batches, 1, &src);
     if (st == PQ_OK) st = pq_calib_run(g, ex, o, &src, NULL, stats, err);
+    if (ex && trunk_ops) *trunk_ops = pq_executor_trunk_ops(ex);
     pq_executor_destroy(&ex);
     return st;
+}
+
+static inline pq_status calibrate_mem(pq_graph *g, const pq_calib_options *o, pq_tensor **batches,
+                                      int64_t n_batches, pq_calib_stats *stats, pq_err *err)
+{
+    return calibrate_mem_opts(g, o, NULL, batches, n_batches, stats, NULL, err);
 }
 
 /* No TQC left INITIAL or PASSIVE_INIT after a run. */

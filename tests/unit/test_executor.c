@@ -388,10 +388,11 @@ static int same_bits(const pq_tensor *a, const pq_tensor *b)
 }
 
 /* Runs g on x (feed "x") with `micro` twice; returns the requested variables of the second
- * run in outs and the trunk size after it. A before-hook is installed when hook is set. */
+ * run in outs and the trunk size after it. A before-hook is installed when hook is set,
+ * allowed to see micro-batches when split_ok is. */
 static int64_t run_trunk_graph(const pq_graph *g, pq_tensor *x, int micro, int n_req,
                                const char *const *req, pq_tensor **outs,
-                               pq_exec_hook hook, void *user)
+                               pq_exec_hook hook, void *user, int split_ok)
 {
     pq_err err = {0};
     pq_executor *ex = NULL;
@@ -401,6 +402,7 @@ static int64_t run_trunk_graph(const pq_graph *g, pq_tensor *x, int micro, int n
     PQ_EXPECT_OK(pq_executor_create(g, &opts, &ex, &err), &err);
     if (!ex) return -1;
     pq_executor_set_hooks(ex, hook, NULL, user);
+    pq_executor_hooks_split_ok(ex, split_ok);
     /* The first run (whole batch) records the sizes that settle the trunk; the second
      * splits the batch, and must agree with the first. */
     pq_tensor *first[4] = {0};
@@ -415,13 +417,14 @@ static int64_t run_trunk_graph(const pq_graph *g, pq_tensor *x, int micro, int n
     return ops;
 }
 
-/* Records the largest leading dimension a hook saw. */
-static pq_status before_max_batch(const pq_op *op, int n_inputs, pq_tensor **inputs,
+/* Records the smallest leading dimension of a first input a hook saw (the batch size,
+ * or a micro-batch's). */
+static pq_status before_min_batch(const pq_op *op, int n_inputs, pq_tensor **inputs,
                                   int n_outputs, pq_tensor **outputs, void *user, pq_err *err)
 {
     (void)op, (void)n_outputs, (void)outputs, (void)err;
     int64_t *m = user;
-    if (n_inputs > 0 && inputs[0] && inputs[0]->rank > 0 && inputs[0]->dims[0] > *m)
+    if (n_inputs > 0 && inputs[0] && inputs[0]->rank > 0 && inputs[0]->dims[0] < *m)
         *m = inputs[0]->dims[0];
     return PQ_OK;
 }
@@ -450,20 +453,26 @@ PQ_TEST(trunk_runs_micro_batches_with_whole_batch_results)
     PQ_EXPECT_OK(pq_graph_validate(g, &err), &err);
     pq_tensor *x = seeded(4, xd, 3), *whole[3] = {0};
     const char *req[3] = {"y", "r", "a"};
-    PQ_EXPECT_EQ(run_trunk_graph(g, x, -1, 3, req, whole, NULL, NULL), 5);
+    PQ_EXPECT_EQ(run_trunk_graph(g, x, -1, 3, req, whole, NULL, NULL, 0), 0); /* off */
     PQ_EXPECT_EQ(whole[1] ? whole[1]->dims[0] : 0, 5);
     for (int micro = 1; micro <= 4; micro *= 2) {
         pq_tensor *got[3] = {0};
-        PQ_EXPECT_EQ(run_trunk_graph(g, x, micro, 3, req, got, NULL, NULL), 5);
+        PQ_EXPECT_EQ(run_trunk_graph(g, x, micro, 3, req, got, NULL, NULL, 0), 5);
         for (int k = 0; k < 3; k++)
             if (!same_bits(got[k], whole[k]))
                 PQ_FAIL_AT("micro-batch %d: '%s' differs from the whole batch", micro, req[k]);
         for (int k = 0; k < 3; k++) pq_tensor_destroy(&got[k]);
     }
-    int64_t seen = 0;
+    int64_t seen = 99;
     pq_tensor *hooked = NULL;
-    run_trunk_graph(g, x, 1, 1, req, &hooked, before_max_batch, &seen);
-    PQ_EXPECT_EQ(seen, 5);
+    PQ_EXPECT_EQ(run_trunk_graph(g, x, 1, 1, req, &hooked, before_min_batch, &seen, 0), 0);
+    PQ_EXPECT_EQ(seen, 5); /* hooks that must see whole batches do */
+    PQ_EXPECT(same_bits(hooked, whole[0]));
+    pq_tensor_destroy(&hooked);
+    /* Hooks that may see micro-batches: the trunk runs under them (2, 2 and 1 samples). */
+    seen = 99;
+    PQ_EXPECT_EQ(run_trunk_graph(g, x, 2, 1, req, &hooked, before_min_batch, &seen, 1), 5);
+    PQ_EXPECT_EQ(seen, 1);
     PQ_EXPECT(same_bits(hooked, whole[0]));
     pq_tensor_destroy(&hooked);
     for (int k = 0; k < 3; k++) pq_tensor_destroy(&whole[k]);
@@ -492,8 +501,8 @@ PQ_TEST(trunk_falls_back_when_an_op_mixes_samples)
         PQ_EXPECT_OK(pq_graph_mark_output(g, var_of(g, "y", 0, NULL), &err), &err);
         pq_tensor *x = seeded(2, xd, 5), *whole = NULL, *got = NULL;
         const char *req = "y";
-        PQ_EXPECT(run_trunk_graph(g, x, -1, 1, &req, &whole, NULL, NULL) >= 2);
-        PQ_EXPECT_EQ(run_trunk_graph(g, x, 1, 1, &req, &got, NULL, NULL), 0);
+        PQ_EXPECT_EQ(run_trunk_graph(g, x, -1, 1, &req, &whole, NULL, NULL, 0), 0);
+        PQ_EXPECT_EQ(run_trunk_graph(g, x, 1, 1, &req, &got, NULL, NULL, 0), 0); /* fell back */
         if (!same_bits(got, whole)) PQ_FAIL_AT("case %d: the fallback differs", c);
         pq_tensor_destroy(&got);
         pq_tensor_destroy(&whole);

@@ -465,6 +465,7 @@ pq_status pq_calib_run(pq_graph *g, pq_executor *ex, const pq_calib_options *o,
     s.n_passes = max_pass;
 
     pq_executor_set_hooks(ex, hook_before, hook_after, &c);
+    pq_executor_hooks_split_ok(ex, 1); /* observers: the same state for any batch split */
     for (int pass = 1; pass <= max_pass; pass++) {
         pq_status local = PQ_OK, red;
         double t0 = pq_time_now();
