@@ -39,7 +39,9 @@ struct pq_executor {
     int64_t last_split_ops;     /* trunk nodes the last run ran micro-batch by micro-batch */
     pq_exec_hook before, after;
     void *hook_user;
-    int hooks_split_ok;         /* the hooks may see micro-batches (pq_executor_hooks_split_ok) */
+    unsigned hook_flags;        /* PQ_HOOKS_* (pq_executor_set_hook_traits) */
+    pq_exec_watch watch;        /* the variables the hooks read (NULL: all) */
+    void *watch_user;
     void *workspace;
     size_t workspace_size;
     int threads;
@@ -556,12 +558,17 @@ void pq_executor_set_hooks(pq_executor *ex, pq_exec_hook before, pq_exec_hook af
     ex->before = before;
     ex->after = after;
     ex->hook_user = user;
-    ex->hooks_split_ok = 0;
+    ex->hook_flags = 0;
+    ex->watch = NULL;
+    ex->watch_user = NULL;
 }
 
-void pq_executor_hooks_split_ok(pq_executor *ex, int ok)
+void pq_executor_set_hook_traits(pq_executor *ex, unsigned flags, pq_exec_watch watch,
+                                 void *user)
 {
-    ex->hooks_split_ok = ok != 0;
+    ex->hook_flags = flags;
+    ex->watch = watch;
+    ex->watch_user = user;
 }
 
 /* ------------------------------------------------------------------ running */
@@ -605,10 +612,12 @@ static pq_status run_node(pq_executor *ex, int64_t k, run_state *rs, pq_err *err
     if (rs->pass[k]) { /* the producer already clamped: pass the tensor through */
         n->outputs[0] = pq_tensor_retain(n->inputs[0]);
     } else {
-        /* Epilogue only when the intermediate is never seen: no hooks, not kept. */
+        /* Epilogue only when the intermediate is never seen: not kept, and no hooks or hooks
+         * that do not watch it. */
         int64_t out0 = n->n_outputs > 0 ? ex->node_out[k][0] : -1;
-        n->epi.active = ex->fuse_next[k] >= 0 && !ex->before && !ex->after && out0 >= 0 &&
-                        !rs->keep[out0];
+        int seen = (ex->before || ex->after) &&
+                   (!ex->watch || (out0 >= 0 && ex->watch(ex->vars[out0], ex->watch_user)));
+        n->epi.active = ex->fuse_next[k] >= 0 && !seen && out0 >= 0 && !rs->keep[out0];
         n->epi.applied = 0;
         st = n->def->run(n, err);
         if (st == PQ_OK && n->epi.active && n->epi.applied) rs->pass[ex->fuse_next[k]] = 1;
@@ -624,7 +633,7 @@ static pq_status run_node(pq_executor *ex, int64_t k, run_state *rs, pq_err *err
          * that aliases another tensor (a view or a retained input, as Reshape or Identity
          * return) is copied first so that the hook never writes into an input or a
          * parameter. */
-        for (int i = 0; i < n->n_outputs; i++) {
+        for (int i = 0; i < n->n_outputs && !(ex->hook_flags & PQ_HOOKS_READ_ONLY); i++) {
             pq_tensor *t = n->outputs[i];
             if (t && (t->is_view || t->refcount > 1)) {
                 pq_tensor *copy = NULL;
@@ -670,7 +679,7 @@ fail:
 static int64_t micro_batch_size(const pq_executor *ex)
 {
     if (ex->micro_batch < 0 || !ex->sized || ex->n_trunk == 0 || ex->trunk_failed ||
-        ((ex->before || ex->after) && !ex->hooks_split_ok))
+        ((ex->before || ex->after) && !(ex->hook_flags & PQ_HOOKS_SPLIT_OK)))
         return 0;
     if (ex->micro_batch > 0) return ex->micro_batch;
     int64_t t = ex->threads;
@@ -901,7 +910,7 @@ static pq_status run_all(pq_executor *ex, int n_feeds, const char *const *feed_n
         rs.keep[vi] = 1;
     }
     int64_t m = micro_batch_size(ex), N = m ? feeds_batch(ex, n_feeds, feed_names, feeds) : 0;
-    rs.record = !ex->sized && ((!ex->before && !ex->after) || ex->hooks_split_ok);
+    rs.record = !ex->sized && ((!ex->before && !ex->after) || (ex->hook_flags & PQ_HOOKS_SPLIT_OK));
     int trunk_done = 0, split = m && N > m;
     ex->last_split_ops = 0;
     if (split) { /* the parameter-only nodes first: the trunk reads what they make */

@@ -140,11 +140,24 @@ void pq_executor_destroy(pq_executor **ex);
 
 void pq_executor_set_hooks(pq_executor *ex, pq_exec_hook before, pq_exec_hook after, void *user);
 
-/* Declares that the installed hooks give the same results when they see the batch a
- * micro-batch at a time (observers that accumulate over elements do; hooks that record
- * shapes or count calls do not): the per-sample trunk then runs under them too. Off by
- * default; pq_executor_set_hooks turns it off again. */
-void pq_executor_hooks_split_ok(pq_executor *ex, int ok);
+/* What the installed hooks need, so that the executor can keep its fast paths under them.
+ * pq_executor_set_hooks resets it to "everything" (flags 0, watch NULL). */
+enum {
+    /* The hooks give the same results when they see the batch a micro-batch at a time
+     * (observers that accumulate over elements do; hooks that record shapes or count
+     * calls do not): the per-sample trunk then runs under them too. */
+    PQ_HOOKS_SPLIT_OK = 1,
+    /* The hooks never modify a tensor: outputs that alias another tensor are not copied
+     * for the after-hook. */
+    PQ_HOOKS_READ_ONLY = 2
+};
+/* watch (NULL: every variable) says which variables the hooks read. The producer of an
+ * unwatched intermediate may then apply its reader's Relu/Clip as an epilogue
+ * (pq_exec_epilogue), and the hooks around those two nodes see the clamped values in its
+ * place. */
+typedef int (*pq_exec_watch)(const pq_var *v, void *user);
+void pq_executor_set_hook_traits(pq_executor *ex, unsigned flags, pq_exec_watch watch,
+                                 void *user);
 
 /* Runs the graph. feeds: n_feeds (name, tensor) pairs for graph inputs (borrowed; inputs
  * with an initializer may be omitted). Returns the n_req requested variables by name (graph

@@ -402,7 +402,7 @@ static int64_t run_trunk_graph(const pq_graph *g, pq_tensor *x, int micro, int n
     PQ_EXPECT_OK(pq_executor_create(g, &opts, &ex, &err), &err);
     if (!ex) return -1;
     pq_executor_set_hooks(ex, hook, NULL, user);
-    pq_executor_hooks_split_ok(ex, split_ok);
+    pq_executor_set_hook_traits(ex, split_ok ? PQ_HOOKS_SPLIT_OK : 0, NULL, NULL);
     /* The first run (whole batch) records the sizes that settle the trunk; the second
      * splits the batch, and must agree with the first. */
     pq_tensor *first[4] = {0};
@@ -429,16 +429,14 @@ static pq_status before_min_batch(const pq_op *op, int n_inputs, pq_tensor **inp
     return PQ_OK;
 }
 
-/* x [5,2,4,4] -> Conv -> Relu -> Add(per-channel parameter) -> GlobalAveragePool -> Flatten
- * -> Gemm -> y: the first five are the trunk. Micro-batches of 1, 2 and 4 give the
- * whole-batch bits for y and for requested trunk intermediates (whole-batch shaped);
- * with a hook there is no trunk (the hook sees the whole batch). */
-PQ_TEST(trunk_runs_micro_batches_with_whole_batch_results)
+/* x [N,2,4,4] -> Conv (c) -> Relu (r) -> Add with a per-channel parameter (a) ->
+ * GlobalAveragePool -> Flatten -> Gemm -> y. */
+static pq_graph *cnn_graph(void)
 {
     pq_err err = {0};
     pq_graph *g = new_graph();
     static const int64_t wd[4] = {3, 2, 3, 3}, bd[1] = {3}, pd[4] = {1, 3, 1, 1}, fd[2] = {4, 3};
-    static const int64_t xd[4] = {5, 2, 4, 4}, pads[4] = {1, 1, 1, 1};
+    static const int64_t pads[4] = {1, 1, 1, 1};
     pq_op *conv = add_node(g, "Conv", "x", "@w", 4, wd, "c");
     PQ_EXPECT_OK(pq_graph_add_input(g, conv, var_of(g, "@b", 1, bd), &err), &err);
     PQ_EXPECT_OK(pq_op_set_ints(conv, "pads", pads, 4, &err), &err);
@@ -451,6 +449,17 @@ PQ_TEST(trunk_runs_micro_batches_with_whole_batch_results)
                  &err);
     PQ_EXPECT_OK(pq_graph_mark_output(g, var_of(g, "y", 0, NULL), &err), &err);
     PQ_EXPECT_OK(pq_graph_validate(g, &err), &err);
+    return g;
+}
+
+/* x [5,2,4,4] -> Conv -> Relu -> Add(per-channel parameter) -> GlobalAveragePool -> Flatten
+ * -> Gemm -> y: the first five are the trunk. Micro-batches of 1, 2 and 4 give the
+ * whole-batch bits for y and for requested trunk intermediates (whole-batch shaped);
+ * with a hook there is no trunk (the hook sees the whole batch). */
+PQ_TEST(trunk_runs_micro_batches_with_whole_batch_results)
+{
+    static const int64_t xd[4] = {5, 2, 4, 4};
+    pq_graph *g = cnn_graph();
     pq_tensor *x = seeded(4, xd, 3), *whole[3] = {0};
     const char *req[3] = {"y", "r", "a"};
     PQ_EXPECT_EQ(run_trunk_graph(g, x, -1, 3, req, whole, NULL, NULL, 0), 0); /* off */
@@ -476,6 +485,65 @@ PQ_TEST(trunk_runs_micro_batches_with_whole_batch_results)
     PQ_EXPECT(same_bits(hooked, whole[0]));
     pq_tensor_destroy(&hooked);
     for (int k = 0; k < 3; k++) pq_tensor_destroy(&whole[k]);
+    pq_tensor_destroy(&x);
+    pq_graph_destroy(&g);
+}
+
+/* What the hooks around a fused Conv + Relu see. */
+typedef struct seen_ptrs {
+    const void *conv_out, *relu_out;
+    pq_tensor *relu_copy;
+} seen_ptrs;
+
+static pq_status after_record(const pq_op *op, int n_inputs, pq_tensor **inputs, int n_outputs,
+                              pq_tensor **outputs, void *user, pq_err *err)
+{
+    (void)n_inputs, (void)inputs, (void)n_outputs;
+    seen_ptrs *p = user;
+    if (!strcmp(op->type, "Conv")) p->conv_out = outputs[0]->data;
+    if (!strcmp(op->type, "Relu")) {
+        p->relu_out = outputs[0]->data;
+        pq_tensor_destroy(&p->relu_copy);
+        return pq_tensor_clone(outputs[0], &p->relu_copy, err);
+    }
+    return PQ_OK;
+}
+
+static int watch_r(const pq_var *v, void *user)
+{
+    (void)user;
+    return !strcmp(v->name, "r");
+}
+
+/* Hooks that watch only the Relu's output and never write: the Conv applies the Relu as its
+ * epilogue (the Relu passes the Conv's tensor through), and the Relu's after-hook sees the
+ * bits of an unfused run. Without the watch list nothing is fused. */
+PQ_TEST(epilogue_under_hooks_that_do_not_watch_the_intermediate)
+{
+    pq_err err = {0};
+    static const int64_t xd[4] = {3, 2, 4, 4};
+    pq_graph *g = cnn_graph();
+    pq_tensor *x = seeded(4, xd, 9);
+    const char *feed = "x", *req = "r";
+    for (int fused = 0; fused < 2; fused++) {
+        pq_executor *ex = NULL;
+        pq_tensor *r = NULL;
+        seen_ptrs p = {0};
+        pq_exec_options opts = {.threads = 1, .micro_batch = -1};
+        PQ_EXPECT_OK(pq_executor_create(g, &opts, &ex, &err), &err);
+        if (!ex) break;
+        PQ_EXPECT_OK(pq_executor_run(ex, 1, &feed, &x, 1, &req, &r, &err), &err); /* no hooks */
+        pq_executor_set_hooks(ex, NULL, after_record, &p);
+        if (fused) pq_executor_set_hook_traits(ex, PQ_HOOKS_READ_ONLY, watch_r, NULL);
+        PQ_EXPECT_OK(pq_executor_run(ex, 1, &feed, &x, 0, NULL, NULL, &err), &err);
+        PQ_EXPECT(p.conv_out != NULL && p.relu_out != NULL);
+        if (fused) PQ_EXPECT(p.conv_out == p.relu_out); /* passed through */
+        else PQ_EXPECT(p.conv_out != p.relu_out);
+        PQ_EXPECT(same_bits(p.relu_copy, r));
+        pq_tensor_destroy(&p.relu_copy);
+        pq_tensor_destroy(&r);
+        pq_executor_destroy(&ex);
+    }
     pq_tensor_destroy(&x);
     pq_graph_destroy(&g);
 }

@@ -185,6 +185,7 @@ typedef struct calib_ctx {
     int64_t n_obs;
     cal_op *ops;            /* parallel to g->ops at the start of the run */
     pq_strmap by_name;      /* op name -> cal_op * */
+    pq_strmap watched;      /* names of the observed variables */
     int pass;               /* current pass (1 or 2) */
     double hook_seconds;    /* wall time inside the hooks in this pass */
     int64_t batch;          /* global index of the batch running (messages) */
@@ -229,6 +230,12 @@ static pq_status hook_after(const pq_op *op, int n_inputs, pq_tensor **inputs, i
     return st;
 }
 
+/* The executor's question: does an observer read v? */
+static int watched(const pq_var *v, void *user)
+{
+    return pq_strmap_get(&((calib_ctx *)user)->watched, v->name) != NULL;
+}
+
 static void ctx_free(calib_ctx *c, int64_t n_ops)
 {
     for (int64_t i = 0; i < c->n_obs; i++) pq_observer_destroy(&c->obs[i].obs);
@@ -240,6 +247,7 @@ static void ctx_free(calib_ctx *c, int64_t n_ops)
         }
     pq_free(c->ops);
     pq_strmap_free(&c->by_name);
+    pq_strmap_free(&c->watched);
     memset(c, 0, sizeof *c);
 }
 
@@ -266,6 +274,7 @@ static pq_status add_observer(calib_ctx *c, const pq_calib_options *o, pq_op *op
     co->var = v;
     co->n_passes = pq_observer_n_passes(co->obs);
     *slot = c->n_obs++;
+    PQ_TRY(pq_strmap_put(&c->watched, v->name, co, err));
 fail:
     if (st != PQ_OK) pq_err_prefix(err, "op '%s' (%s)", op->name, op->type);
     return st;
@@ -465,7 +474,9 @@ pq_status pq_calib_run(pq_graph *g, pq_executor *ex, const pq_calib_options *o,
     s.n_passes = max_pass;
 
     pq_executor_set_hooks(ex, hook_before, hook_after, &c);
-    pq_executor_hooks_split_ok(ex, 1); /* observers: the same state for any batch split */
+    /* Observers read only their variables, and their state is the same for any split of
+     * the data into calls: the executor keeps micro-batches and fused activations. */
+    pq_executor_set_hook_traits(ex, PQ_HOOKS_SPLIT_OK | PQ_HOOKS_READ_ONLY, watched, &c);
     for (int pass = 1; pass <= max_pass; pass++) {
         pq_status local = PQ_OK, red;
         double t0 = pq_time_now();
