@@ -248,7 +248,7 @@ static double ref_hardswish(double x)
     return x * fmin(fmax(v, 0), 1);
 }
 
-/* The vectorised float32 Sigmoid/Tanh/Gelu kernels (own expf, two loops per 512-block,
+/* The vectorised float32 Sigmoid/Tanh/Erf/Gelu kernels (own expf, two loops per 512-block,
  * AVX clones, split over threads) stay within a few float32 ulps over a wide range. */
 PQ_TEST(vectorised_exp_kernels_are_accurate_on_large_inputs)
 {
@@ -269,7 +269,8 @@ PQ_TEST(vectorised_exp_kernels_are_accurate_on_large_inputs)
     } cases[] = {{"Sigmoid", ref_sigmoid, 1e-37, 5e-7},
                  {"Tanh", ref_tanh, 1e-37, 5e-7},
                  {"Relu", ref_relu, 0, 0},
-                 {"HardSwish", ref_hardswish, 1e-37, 3e-7}};
+                 {"HardSwish", ref_hardswish, 1e-37, 3e-7},
+                 {"Erf", erf, 1e-37, 5e-7}};
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         pq_tensor *y = run_op(cases[c].type, 1, &x, NULL, 0);
         int64_t bad = count_bad(x, y, cases[c].ref, cases[c].atol, cases[c].rtol);

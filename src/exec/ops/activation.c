@@ -107,37 +107,6 @@ MAP_F(thresholded, x > alpha ? x : 0.0f, x > alpha ? x : 0.0)
 MAPA(gelu_erf_f64, double, 0.5 * x * erfc(-x * SQRT1_2))
 MAPA(gelu_tanh_f64, double, x / (1.0 + exp(-2.0 * SQRT_2_PI * (x + 0.044715 * x * x * x))))
 
-/* Float32 kernels built on the vectorisable expf: per block, the clamped exp arguments
- * ARG(x) go to a stack buffer in one loop, then y = OUT(x, e), e = exp(argument), in a
- * second (see pq__ew_expf for why two loops). */
-#define EXP_BLOCK 512
-#define DEF_EXP_MAP(name, ARG, OUT)                                                          \
-    PQ__EW_CLONES static void name(int64_t n, const void *px, void *py, const void *ctx)    \
-    {                                                                                        \
-        (void)ctx;                                                                           \
-        const float *restrict X = px;                                                        \
-        float *restrict Y = py;                                                              \
-        float buf[EXP_BLOCK];                                                                \
-        for (int64_t b = 0; b < n; b += EXP_BLOCK) {                                         \
-            const int64_t m = n - b < EXP_BLOCK ? n - b : EXP_BLOCK;                         \
-            const float *restrict xb = X + b;                                                \
-            float *restrict yb = Y + b;                                                      \
-            PQ__SIMD for (int64_t i = 0; i < m; i++)                                         \
-            {                                                                                \
-                const float x = xb[i];                                                       \
-                (void)x;                                                                     \
-                buf[i] = pq__ew_exp_clamp(ARG);                                              \
-            }                                                                                \
-            PQ__SIMD for (int64_t i = 0; i < m; i++)                                         \
-            {                                                                                \
-                const float x = xb[i];                                                       \
-                (void)x;                                                                     \
-                const float e = pq__ew_expf(buf[i]);                                         \
-                yb[i] = OUT;                                                                 \
-            }                                                                                \
-        }                                                                                    \
-    }
-
 /* tanh for |x| < 0.625 (Cephes tanhf's odd polynomial; the exp form would cancel). */
 static inline float tanh_small(float x)
 {
@@ -151,38 +120,21 @@ static inline float tanh_small(float x)
 }
 
 #define GELU_U(x) ((float)SQRT_2_PI * ((x) + 0.044715f * (x) * (x) * (x)))
-DEF_EXP_MAP(sigmoid_f32, -x, 1.0f / (1.0f + e))
+PQ__EW_EXP_MAP(sigmoid_f32, -x, 1.0f / (1.0f + e))
 /* tanh |x| = (1 - e) / (1 + e) with e = exp(-2|x|), sign restored. */
-DEF_EXP_MAP(tanh_f32, -2.0f * fabsf(x),
+PQ__EW_EXP_MAP(tanh_f32, -2.0f * fabsf(x),
             fabsf(x) < 0.625f ? tanh_small(x) : copysignf((1.0f - e) / (1.0f + e), x))
-DEF_EXP_MAP(gelu_tanh_f32, -2.0f * GELU_U(x), x / (1.0f + e))
+PQ__EW_EXP_MAP(gelu_tanh_f32, -2.0f * GELU_U(x), x / (1.0f + e))
 
-/* float32 Gelu (erf form) through the vector expf: erfc(z) for z >= 0 is t exp(-z^2 + P(t)),
- * t = 1 / (1 + z / 2), P the degree-9 Chebyshev fit of Numerical Recipes' erfcc (fractional
- * error below 1.2e-7 in exact arithmetic, a few 1e-7 in float); erfc(-z) = 2 - erfc(z). With
- * z = |x| / sqrt 2, Gelu is 0.5 x erfc(-x / sqrt 2). */
+/* float32 Gelu (erf form) through the vector expf: with z = |x| / sqrt 2,
+ * 0.5 x erfc(-x / sqrt 2) = 0.5 x (x > 0 ? 2 - erfc(z) : erfc(z)), erfc(z) as in binary_ew.h. */
 #define GELU_Z(x) (fabsf(x) * (float)SQRT1_2)
-#define ERFC_T(z) (1.0f / (1.0f + 0.5f * (z)))
-static inline float erfc_poly(float t)
-{
-    float p = 0.17087277f;
-    p = p * t - 0.82215223f;
-    p = p * t + 1.48851587f;
-    p = p * t - 1.13520398f;
-    p = p * t + 0.27886807f;
-    p = p * t - 0.18628806f;
-    p = p * t + 0.09678418f;
-    p = p * t + 0.37409196f;
-    p = p * t + 1.00002368f;
-    return p * t - 1.26551223f;
-}
 static inline float gelu_erf_out(float x, float e)
 {
-    const float r = ERFC_T(GELU_Z(x)) * e; /* erfc(|x| / sqrt 2) */
+    const float r = PQ__EW_ERFC_T(GELU_Z(x)) * e; /* erfc(|x| / sqrt 2) */
     return 0.5f * x * (x > 0 ? 2.0f - r : r);
 }
-DEF_EXP_MAP(gelu_erf_f32, -GELU_Z(x) * GELU_Z(x) + erfc_poly(ERFC_T(GELU_Z(x))),
-            gelu_erf_out(x, e))
+PQ__EW_EXP_MAP(gelu_erf_f32, pq__ew_erfc_arg(GELU_Z(x)), gelu_erf_out(x, e))
 
 static const map_table relu_tab = {TAB_F(relu)[PQ_DTYPE_INT8] = relu_i8,
                                    [PQ_DTYPE_INT16] = relu_i16, [PQ_DTYPE_INT32] = relu_i32,
