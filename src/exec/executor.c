@@ -910,7 +910,8 @@ static pq_status run_all(pq_executor *ex, int n_feeds, const char *const *feed_n
         rs.keep[vi] = 1;
     }
     int64_t m = micro_batch_size(ex), N = m ? feeds_batch(ex, n_feeds, feed_names, feeds) : 0;
-    rs.record = !ex->sized && ((!ex->before && !ex->after) || (ex->hook_flags & PQ_HOOKS_SPLIT_OK));
+    rs.record = !ex->sized &&
+                ((!ex->before && !ex->after) || (ex->hook_flags & PQ_HOOKS_SPLIT_OK));
     int trunk_done = 0, split = m && N > m;
     ex->last_split_ops = 0;
     if (split) { /* the parameter-only nodes first: the trunk reads what they make */

@@ -1,12 +1,12 @@
 /* conv_avx512.c - AVX-512 kernels of the conv family for MobileNet-style layers: depthwise
  * 3x3 planes and pointwise (1x1) convolutions with few input channels.
  *
- * Depthwise: a plane is computed 16 output columns at a time, straight from the unpadded input: each
- * kernel row contributes three masked loads (stride 1) or three masked loads split into even
- * and odd columns (stride 2), the lanes outside the image masked to zero, so there is no
- * padded copy and no border case, and rows as narrow as 7 columns cost one vector. The 9
- * weights and the bias stay in registers for the whole plane; the clamp of a fused Relu /
- * Clip epilogue is applied before the single store.
+ * Depthwise: a plane is computed 16 output columns at a time, straight from the unpadded
+ * input: each kernel row contributes three masked loads (stride 1) or three masked loads
+ * split into even and odd columns (stride 2), the lanes outside the image masked to zero, so
+ * there is no padded copy and no border case, and rows as narrow as 7 columns cost one
+ * vector. The 9 weights and the bias stay in registers for the whole plane; the clamp of a
+ * fused Relu / Clip epilogue is applied before the single store.
  *
  * Pointwise: y = bias + W x as a register-blocked product, 12 output channels x 32 columns
  * of accumulators, each step of the input channels one load of two x vectors and 12
@@ -145,8 +145,10 @@ AVX512 static void plane_s2(const float *x, int64_t H, int64_t W, const float *w
                             float hi)
 {
     DW_SETUP;
-    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-    const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    const __m512i even =
+        _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd =
+        _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
     for (int64_t oh = 0; oh < OH; oh++) {
         const int64_t ih = 2 * oh - pt;
         for (int64_t ow0 = 0; ow0 < OW; ow0 += 16) {
