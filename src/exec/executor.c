@@ -277,7 +277,10 @@ enum {
                         * of lower rank or with a leading 1 */
     TRUNK_SAMPLE,      /* input 0 is the batch, the others parameters (Conv, pooling, ...) */
     TRUNK_AXIS,        /* input 0 is the batch, attribute `axis` must not be the batch axis */
-    TRUNK_CONCAT       /* every input is a batch, `axis` not the batch axis */
+    TRUNK_CONCAT,      /* every input is a batch, `axis` not the batch axis */
+    TRUNK_PAD,         /* Pad: input 0 is the batch, no padding on the batch axis */
+    TRUNK_SLICE,       /* Slice: input 0 is the batch, the axes sliced exclude the batch axis */
+    TRUNK_PERM         /* Transpose: the batch axis stays first */
 };
 
 static int in_list(const char *type, const char *const *list)
@@ -297,7 +300,7 @@ static int trunk_kind_of(const pq_exec_node *n)
         "Selu", "Celu", "Gelu", "Erf", "Exp", "Log", "Abs", "Neg", "Sqrt", "Softplus",
         "Softsign", "Mish", "Identity", "Dropout", "PRelu", "Reciprocal", "Floor", "Ceil",
         "Round", "Sign", "Sin", "Cos", "ThresholdedRelu", "Add", "Sub", "Mul", "Div", "Pow",
-        "Max", "Min", "Sum", "Mean", NULL};
+        "Max", "Min", "Sum", "Mean", "Cast", NULL};
     static const char *const sample[] = {
         "Conv", "ConvTranspose", "AveragePool", "LpPool", "GlobalAveragePool",
         "GlobalMaxPool", "GlobalLpPool", "InstanceNormalization", "LRN", "Resize", "Upsample",
@@ -313,6 +316,10 @@ static int trunk_kind_of(const pq_exec_node *n)
         !strcmp(op->type, "LogSoftmax"))
         return TRUNK_AXIS;
     if (!strcmp(op->type, "Concat")) return TRUNK_CONCAT;
+    if (!strcmp(op->type, "Pad") && present_count(op->inputs, op->n_inputs) <= 3)
+        return TRUNK_PAD; /* (Pad-18's axes input: not in the trunk) */
+    if (!strcmp(op->type, "Slice")) return TRUNK_SLICE;
+    if (!strcmp(op->type, "Transpose")) return TRUNK_PERM;
     return TRUNK_NONE;
 }
 
@@ -425,7 +432,7 @@ static pq_status plan_trunk(pq_executor *ex, pq_err *err)
             int batch = ex->trunk_made[vi] || is_batch_input(ex, vi);
             if (batch) batch_inputs++;
             else if (!ex->konst[vi]) ok = 0; /* made outside the trunk from the batch */
-            if ((kind == TRUNK_SAMPLE || kind == TRUNK_AXIS) && (i == 0) != batch) ok = 0;
+            if (kind != TRUNK_ELEMENTWISE && kind != TRUNK_CONCAT && (i == 0) != batch) ok = 0;
             if (kind == TRUNK_CONCAT && !batch) ok = 0;
         }
         if (!ok || batch_inputs == 0) continue;
@@ -692,6 +699,54 @@ static int64_t micro_batch_size(const pq_executor *ex)
     return m < t ? t : m;
 }
 
+/* The integer list of node k's attribute `name`, or else of its input `input` (a konst
+ * variable; -1: none): *n = -1 when neither is there. Returns 0 when the list is unusable. */
+static int int_list(const pq_executor *ex, int64_t k, const run_state *ss, const char *name,
+                    int input, int64_t *vals, int64_t cap, int64_t *n)
+{
+    const pq_exec_node *nd = &ex->nodes[k];
+    const int64_t *a = NULL;
+    pq_err e;
+    *n = -1;
+    if (pq_op_get_ints(nd->op, name, &a, n, &e) == PQ_OK && a) {
+        if (*n > cap) return 0;
+        for (int64_t i = 0; i < *n; i++) vals[i] = a[i];
+        return 1;
+    }
+    *n = -1;
+    int64_t vi = input >= 0 && input < nd->n_inputs ? ex->node_in[k][input] : -1;
+    if (vi < 0) return 1;
+    const pq_tensor *t = ss->values[vi];
+    if (!t || !ex->konst[vi] || t->numel > cap ||
+        (t->dtype != PQ_DTYPE_INT64 && t->dtype != PQ_DTYPE_INT32))
+        return 0;
+    *n = t->numel;
+    for (int64_t i = 0; i < *n; i++) vals[i] = pq_tensor_get_i64(t, i);
+    return 1;
+}
+
+/* Pad, Slice and Transpose leave the batch axis alone: no padding before or after it, not
+ * among the axes sliced (which default to 0, 1, ...), first in the permutation (which
+ * defaults to the reversed axes). rank: the rank of the batch input. */
+static int list_spares_batch_axis(const pq_executor *ex, int64_t k, const run_state *ss,
+                                  int rank)
+{
+    int64_t v[2 * PQ_MAX_RANK], n;
+    const int kind = ex->trunk[k];
+    if (kind == TRUNK_PAD) {
+        if (!int_list(ex, k, ss, "pads", 1, v, 2 * PQ_MAX_RANK, &n) || n != 2 * rank) return 0;
+        return v[0] == 0 && v[rank] == 0;
+    }
+    if (kind == TRUNK_SLICE) {
+        if (!int_list(ex, k, ss, "axes", 3, v, 2 * PQ_MAX_RANK, &n) || n < 0) return 0;
+        for (int64_t i = 0; i < n; i++)
+            if (v[i] == 0 || v[i] + rank == 0) return 0;
+        return 1;
+    }
+    if (!int_list(ex, k, ss, "perm", -1, v, 2 * PQ_MAX_RANK, &n)) return 0;
+    return n < 0 ? rank == 1 : n >= 1 && v[0] == 0;
+}
+
 /* Whether node k of the trunk sees its inputs as its kind requires, on the first
  * micro-batch of mb samples (shapes are the same for every micro-batch but the last). */
 static int trunk_inputs_ok(const pq_executor *ex, int64_t k, const run_state *ss, int64_t mb)
@@ -719,6 +774,8 @@ static int trunk_inputs_ok(const pq_executor *ex, int64_t k, const run_state *ss
         if (axis < 0) axis += rank;
         if (axis < 1) return 0;
     }
+    if (kind == TRUNK_PAD || kind == TRUNK_SLICE || kind == TRUNK_PERM)
+        return list_spares_batch_axis(ex, k, ss, rank);
     return 1;
 }
 

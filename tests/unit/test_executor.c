@@ -579,4 +579,70 @@ PQ_TEST(trunk_falls_back_when_an_op_mixes_samples)
     }
 }
 
+/* An int64 parameter `name` holding vals[0..n). */
+static void int_param(pq_graph *g, const char *name, int64_t n, const int64_t *vals)
+{
+    pq_err err = {0};
+    pq_tensor *t = NULL;
+    pq_var *v = NULL;
+    PQ_EXPECT_OK(pq_tensor_create(PQ_DTYPE_INT64, 1, &n, &t, &err), &err);
+    for (int64_t i = 0; t && i < n; i++) PQ_DATA(t, int64_t)[i] = vals[i];
+    PQ_EXPECT_OK(pq_graph_create_parameter(g, name, t, &v, &err), &err);
+}
+
+/* x [5,2,6,6] -> Pad -> Slice -> Transpose -> Cast -> y with the given pads (8), Slice axis
+ * and Transpose perm (4): per sample when none of them touches axis 0. */
+static pq_graph *layout_graph(const int64_t *pads, int64_t slice_axis, const int64_t *perm)
+{
+    pq_err err = {0};
+    pq_graph *g = new_graph();
+    static const int64_t starts[1] = {1}, ends[1] = {4};
+    int_param(g, "pads", 8, pads);
+    int_param(g, "starts", 1, starts);
+    int_param(g, "ends", 1, ends);
+    int_param(g, "axes", 1, &slice_axis);
+    add_node(g, "Pad", "x", "pads", 0, NULL, "p");
+    pq_op *sl = add_node(g, "Slice", "p", "starts", 0, NULL, "s");
+    PQ_EXPECT_OK(pq_graph_add_input(g, sl, var_of(g, "ends", 0, NULL), &err), &err);
+    PQ_EXPECT_OK(pq_graph_add_input(g, sl, var_of(g, "axes", 0, NULL), &err), &err);
+    PQ_EXPECT_OK(pq_op_set_ints(add_node(g, "Transpose", "s", NULL, 0, NULL, "t"), "perm", perm,
+                                4, &err),
+                 &err);
+    PQ_EXPECT_OK(pq_op_set_int(add_node(g, "Cast", "t", NULL, 0, NULL, "y"), "to",
+                               PQ_DTYPE_FLOAT64, &err),
+                 &err);
+    PQ_EXPECT_OK(pq_graph_mark_output(g, var_of(g, "y", 0, NULL), &err), &err);
+    PQ_EXPECT_OK(pq_graph_validate(g, &err), &err);
+    return g;
+}
+
+/* Pad, Slice and Transpose that leave the batch axis alone are part of the trunk (with
+ * Cast); padding, slicing or moving axis 0 makes the run fall back to the whole batch. */
+PQ_TEST(trunk_layout_operators)
+{
+    static const int64_t xd[4] = {5, 2, 6, 6};
+    static const int64_t pads_ok[8] = {0, 0, 1, 2, 0, 0, 2, 1}, pads_n[8] = {1, 0, 0, 0, 0, 0, 0, 0};
+    static const int64_t perm_ok[4] = {0, 1, 3, 2}, perm_n[4] = {1, 0, 2, 3};
+    static const struct {
+        const int64_t *pads;
+        int64_t axis;
+        const int64_t *perm;
+        int64_t trunk;
+    } cases[] = {{pads_ok, 2, perm_ok, 4}, {pads_ok, -1, perm_ok, 4}, {pads_n, 2, perm_ok, 0},
+                 {pads_ok, 0, perm_ok, 0}, {pads_ok, 2, perm_n, 0}};
+    pq_tensor *x = seeded(4, xd, 11);
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        pq_graph *g = layout_graph(cases[c].pads, cases[c].axis, cases[c].perm);
+        pq_tensor *whole = NULL, *got = NULL;
+        const char *req = "y";
+        PQ_EXPECT_EQ(run_trunk_graph(g, x, -1, 1, &req, &whole, NULL, NULL, 0), 0);
+        PQ_EXPECT_EQ(run_trunk_graph(g, x, 2, 1, &req, &got, NULL, NULL, 0), cases[c].trunk);
+        if (!same_bits(got, whole)) PQ_FAIL_AT("case %zu: differs from the whole batch", c);
+        pq_tensor_destroy(&got);
+        pq_tensor_destroy(&whole);
+        pq_graph_destroy(&g);
+    }
+    pq_tensor_destroy(&x);
+}
+
 PQ_TEST_MAIN()
