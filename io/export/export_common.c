@@ -9,21 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-const char *pq__export_state_name(pq_tqc_state s)
-{
-    switch (s) {
-    case PQ_TQC_STATE_INITIAL: return "INITIAL";
-    case PQ_TQC_STATE_ACTIVATED: return "ACTIVATED";
-    case PQ_TQC_STATE_BAKED: return "BAKED";
-    case PQ_TQC_STATE_OVERLAPPED: return "OVERLAPPED";
-    case PQ_TQC_STATE_PASSIVE_INIT: return "PASSIVE_INIT";
-    case PQ_TQC_STATE_PASSIVE: return "PASSIVE";
-    case PQ_TQC_STATE_PASSIVE_BAKED: return "PASSIVE_BAKED";
-    case PQ_TQC_STATE_FP32: return "FP32";
-    }
-    return "UNKNOWN";
-}
-
 const char *pq__export_rounding_name(pq_rounding r)
 {
     switch (r) {
@@ -71,11 +56,11 @@ pq_status pq__export_tqc(const pq_op *op, int is_input, int idx, const pq_tqc **
     PQ_CHECK(q->state != PQ_TQC_STATE_INITIAL && q->state != PQ_TQC_STATE_PASSIVE_INIT,
              PQ_ERR_INVALID,
              "op '%s' (%s) %s %d: TQC is %s (not calibrated); calibrate it or make it FP32",
-             op->name, op->type, kind, idx, pq__export_state_name(q->state));
+             op->name, op->type, kind, idx, pq_tqc_state_name(q->state));
     const pq_tqc *r = pq_tqc_resolve(q);
     PQ_CHECK(r && (state_has_values(r->state) || r->state == PQ_TQC_STATE_FP32), PQ_ERR_INVALID,
              "op '%s' (%s) %s %d: overlapped TQC resolves to a %s TQC", op->name, op->type,
-             kind, idx, r ? pq__export_state_name(r->state) : "missing");
+             kind, idx, r ? pq_tqc_state_name(r->state) : "missing");
     PQ_CHECK(r->n_channels >= 1 && r->scale && r->offset, PQ_ERR_INVALID,
              "op '%s' (%s) %s %d: TQC has no scale", op->name, op->type, kind, idx);
     PQ_CHECK(r->quant_min <= r->quant_max, PQ_ERR_INVALID,

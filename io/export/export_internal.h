@@ -3,6 +3,7 @@
 #define PQ_EXPORT_INTERNAL_H
 
 #include "pq_export.h"
+#include "pq_quant.h"
 
 /* Whether TQC `idx` of op (is_input: inputs, else outputs) is exported (see pq_export.h);
  * *resolved gets the TQC whose scale/offset apply (NULL when not exported). Checks the
@@ -34,7 +35,6 @@ void pq__strbuf_free(pq__strbuf *b);
 
 /* Names used in the JSON file and messages ("ACTIVATED", "ROUND_HALF_EVEN",
  * "EXPORT_WHEN_ACTIVE"); a stable part of the file format (docs/export.md). */
-const char *pq__export_state_name(pq_tqc_state s);
 const char *pq__export_rounding_name(pq_rounding r);
 const char *pq__export_visibility_name(pq_tqc_visibility v);
 

@@ -76,7 +76,7 @@ static pq_status tqc_json(const pq_graph *g, const pq_op *op, int is_input, int 
     PQ_CHECK(o, PQ_ERR_NOMEM, "out of memory building JSON");
     PQ_TRY(put(o, "index", json_integer(idx), err));
     PQ_TRY(put(o, "variable", v ? json_string(v->name) : json_null(), err));
-    PQ_TRY(put(o, "state", json_string(pq__export_state_name(q->state)), err));
+    PQ_TRY(put(o, "state", json_string(pq_tqc_state_name(q->state)), err));
     pol = json_array();
     PQ_CHECK(pol, PQ_ERR_NOMEM, "out of memory building JSON");
     unsigned rest = q->policy;
@@ -243,7 +243,7 @@ static int name_index(const char *s, const char *(*fn)(int), int n)
         if (strcmp(fn(k), s) == 0) return k;
     return -1;
 }
-static const char *state_fn(int k) { return pq__export_state_name((pq_tqc_state)k); }
+static const char *state_fn(int k) { return pq_tqc_state_name((pq_tqc_state)k); }
 static const char *round_fn(int k) { return pq__export_rounding_name((pq_rounding)k); }
 static const char *vis_fn(int k) { return pq__export_visibility_name((pq_tqc_visibility)k); }
 
