@@ -408,7 +408,8 @@ static void record_sizes(pq_executor *ex, int64_t k, pq_tensor *const *outputs,
 
 /* Marks the trunk candidates: in execution order, every node of a trunk kind whose inputs
  * are graph inputs, outputs of candidates or konst variables, as its kind requires. The
- * trunk itself is settled on the first run without hooks, from the sizes it records. */
+ * trunk itself is settled on the first run whose hooks (if any) are split-safe, from the
+ * sizes it records. */
 static pq_status plan_trunk(pq_executor *ex, pq_err *err)
 {
     ex->cand = pq_calloc((size_t)ex->n_nodes + 1, 1);
