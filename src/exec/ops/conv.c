@@ -16,6 +16,7 @@
  */
 #include "../exec_internal.h"
 #include "conv_avx512.h"
+#include "window_attrs.h"
 #include "gemm_blas.h"
 #include "winograd.h"
 
@@ -26,7 +27,6 @@
 #include <omp.h>
 #endif
 
-enum { PAD_NOTSET = 0, PAD_SAME_UPPER, PAD_SAME_LOWER, PAD_VALID };
 
 /* Attributes, parsed once (ONNX Conv-1/11, ConvTranspose-1/11). Lists have n_* entries;
  * n_* == 0 means the attribute is absent and the default applies. */
@@ -54,32 +54,6 @@ typedef struct conv_geom {
 
 /* ------------------------------------------------------------------ attributes */
 
-static pq_status get_list(const pq_op *op, const char *name, int64_t cap, int64_t *n,
-                          int64_t *dst, pq_err *err)
-{
-    const int64_t *v = NULL;
-    pq_status st = pq_op_get_ints(op, name, &v, n, err);
-    if (st != PQ_OK) return st;
-    if (*n > cap)
-        return pq_err_set(err, PQ_ERR_INVALID, "attribute %s has %lld values, at most %lld",
-                          name, (long long)*n, (long long)cap);
-    if (*n) memcpy(dst, v, (size_t)*n * sizeof *dst);
-    return PQ_OK;
-}
-
-static pq_status parse_auto_pad(const pq_op *op, int *out, pq_err *err)
-{
-    const char *s = NULL;
-    pq_status st = pq_op_get_string(op, "auto_pad", "NOTSET", &s, err);
-    if (st != PQ_OK) return st;
-    if (!s || !*s || !strcmp(s, "NOTSET")) *out = PAD_NOTSET;
-    else if (!strcmp(s, "SAME_UPPER")) *out = PAD_SAME_UPPER;
-    else if (!strcmp(s, "SAME_LOWER")) *out = PAD_SAME_LOWER;
-    else if (!strcmp(s, "VALID")) *out = PAD_VALID;
-    else return pq_err_set(err, PQ_ERR_INVALID, "unknown auto_pad '%s'", s);
-    return PQ_OK;
-}
-
 static pq_status conv_prepare_common(pq_exec_node *n, int transpose, pq_err *err)
 {
     pq_status st = PQ_OK;
@@ -87,17 +61,17 @@ static pq_status conv_prepare_common(pq_exec_node *n, int transpose, pq_err *err
     conv_ctx *c = pq_calloc(1, sizeof *c);
     PQ_CHECK(c, PQ_ERR_NOMEM, "out of memory");
     c->transpose = transpose;
-    PQ_TRY(parse_auto_pad(op, &c->auto_pad, err));
+    PQ_TRY(pq__window_auto_pad(op, &c->auto_pad, err));
     PQ_TRY(pq_op_get_int(op, "group", 1, &c->group, err));
     PQ_CHECK(c->group >= 1, PQ_ERR_INVALID, "group must be >= 1, got %lld",
              (long long)c->group);
-    PQ_TRY(get_list(op, "kernel_shape", PQ_MAX_RANK, &c->n_kernel, c->kernel, err));
-    PQ_TRY(get_list(op, "strides", PQ_MAX_RANK, &c->n_strides, c->strides, err));
-    PQ_TRY(get_list(op, "dilations", PQ_MAX_RANK, &c->n_dilations, c->dilations, err));
-    PQ_TRY(get_list(op, "pads", 2 * PQ_MAX_RANK, &c->n_pads, c->pads, err));
+    PQ_TRY(pq__window_list(op, "kernel_shape", PQ_MAX_RANK, &c->n_kernel, c->kernel, err));
+    PQ_TRY(pq__window_list(op, "strides", PQ_MAX_RANK, &c->n_strides, c->strides, err));
+    PQ_TRY(pq__window_list(op, "dilations", PQ_MAX_RANK, &c->n_dilations, c->dilations, err));
+    PQ_TRY(pq__window_list(op, "pads", 2 * PQ_MAX_RANK, &c->n_pads, c->pads, err));
     if (transpose) {
-        PQ_TRY(get_list(op, "output_padding", PQ_MAX_RANK, &c->n_out_pad, c->out_pad, err));
-        PQ_TRY(get_list(op, "output_shape", PQ_MAX_RANK + 2, &c->n_out_shape, c->out_shape,
+        PQ_TRY(pq__window_list(op, "output_padding", PQ_MAX_RANK, &c->n_out_pad, c->out_pad, err));
+        PQ_TRY(pq__window_list(op, "output_shape", PQ_MAX_RANK + 2, &c->n_out_shape, c->out_shape,
                         err));
     }
     for (int64_t i = 0; i < c->n_strides; i++)

@@ -9,12 +9,12 @@
  * int8 and uint8.
  */
 #include "../exec_internal.h"
+#include "window_attrs.h"
 
 #include <float.h>
 #include <math.h>
 #include <string.h>
 
-enum { PAD_NOTSET = 0, PAD_SAME_UPPER, PAD_SAME_LOWER, PAD_VALID };
 enum { POOL_MAX = 0, POOL_AVG, POOL_LP };
 
 #define POOL_RANK 3
@@ -41,41 +41,22 @@ typedef struct pool_geom {
 
 /* ------------------------------------------------------------------ attributes */
 
-static pq_status get_list(const pq_op *op, const char *name, int64_t cap, int64_t *n,
-                          int64_t *dst, pq_err *err)
-{
-    const int64_t *v = NULL;
-    pq_status st = pq_op_get_ints(op, name, &v, n, err);
-    if (st != PQ_OK) return st;
-    if (*n > cap)
-        return pq_err_set(err, PQ_ERR_INVALID, "attribute %s has %lld values, at most %lld",
-                          name, (long long)*n, (long long)cap);
-    if (*n) memcpy(dst, v, (size_t)*n * sizeof *dst);
-    return PQ_OK;
-}
-
 static pq_status pool_prepare_kind(pq_exec_node *n, int kind, pq_err *err)
 {
     pq_status st = PQ_OK;
     const pq_op *op = n->op;
-    const char *ap = NULL;
     pool_ctx *c = pq_calloc(1, sizeof *c);
     PQ_CHECK(c, PQ_ERR_NOMEM, "out of memory");
     c->kind = kind;
-    PQ_TRY(pq_op_get_string(op, "auto_pad", "NOTSET", &ap, err));
-    if (!ap || !*ap || !strcmp(ap, "NOTSET")) c->auto_pad = PAD_NOTSET;
-    else if (!strcmp(ap, "SAME_UPPER")) c->auto_pad = PAD_SAME_UPPER;
-    else if (!strcmp(ap, "SAME_LOWER")) c->auto_pad = PAD_SAME_LOWER;
-    else if (!strcmp(ap, "VALID")) c->auto_pad = PAD_VALID;
-    else PQ_CHECK(0, PQ_ERR_INVALID, "unknown auto_pad '%s'", ap);
-    PQ_TRY(get_list(op, "kernel_shape", PQ_MAX_RANK, &c->n_kernel, c->kernel, err));
+    PQ_TRY(pq__window_auto_pad(op, &c->auto_pad, err));
+    PQ_TRY(pq__window_list(op, "kernel_shape", PQ_MAX_RANK, &c->n_kernel, c->kernel, err));
     PQ_CHECK(c->n_kernel >= 1, PQ_ERR_INVALID, "attribute kernel_shape is required");
     PQ_CHECK(c->n_kernel <= POOL_RANK, PQ_ERR_UNSUPPORTED,
              "pooling over %lld spatial axes (at most %d are supported)",
              (long long)c->n_kernel, POOL_RANK);
-    PQ_TRY(get_list(op, "strides", PQ_MAX_RANK, &c->n_strides, c->strides, err));
-    PQ_TRY(get_list(op, "dilations", PQ_MAX_RANK, &c->n_dilations, c->dilations, err));
-    PQ_TRY(get_list(op, "pads", 2 * PQ_MAX_RANK, &c->n_pads, c->pads, err));
+    PQ_TRY(pq__window_list(op, "strides", PQ_MAX_RANK, &c->n_strides, c->strides, err));
+    PQ_TRY(pq__window_list(op, "dilations", PQ_MAX_RANK, &c->n_dilations, c->dilations, err));
+    PQ_TRY(pq__window_list(op, "pads", 2 * PQ_MAX_RANK, &c->n_pads, c->pads, err));
     PQ_CHECK(!c->n_strides || c->n_strides == c->n_kernel, PQ_ERR_INVALID,
              "strides has %lld values, kernel_shape %lld", (long long)c->n_strides,
              (long long)c->n_kernel);
@@ -661,9 +642,9 @@ static pq_status unpool_prepare(pq_exec_node *n, pq_err *err)
     pq_status st = PQ_OK;
     unpool_ctx *c = pq_calloc(1, sizeof *c);
     PQ_CHECK(c, PQ_ERR_NOMEM, "out of memory");
-    PQ_TRY(get_list(n->op, "kernel_shape", PQ_MAX_RANK, &c->n_kernel, c->kernel, err));
-    PQ_TRY(get_list(n->op, "strides", PQ_MAX_RANK, &c->n_strides, c->strides, err));
-    PQ_TRY(get_list(n->op, "pads", 2 * PQ_MAX_RANK, &c->n_pads, c->pads, err));
+    PQ_TRY(pq__window_list(n->op, "kernel_shape", PQ_MAX_RANK, &c->n_kernel, c->kernel, err));
+    PQ_TRY(pq__window_list(n->op, "strides", PQ_MAX_RANK, &c->n_strides, c->strides, err));
+    PQ_TRY(pq__window_list(n->op, "pads", 2 * PQ_MAX_RANK, &c->n_pads, c->pads, err));
     PQ_CHECK(c->n_kernel >= 1, PQ_ERR_INVALID, "attribute kernel_shape is required");
     PQ_CHECK(!c->n_strides || c->n_strides == c->n_kernel, PQ_ERR_INVALID,
              "strides has %lld values, kernel_shape %lld", (long long)c->n_strides,
