@@ -598,6 +598,40 @@ static void release_value(run_state *rs, int64_t vi)
     rs->owned[vi] = 0;
 }
 
+/* Frees every value the run owns (the arrays stay). */
+static void release_all(run_state *rs, int64_t nv)
+{
+    for (int64_t v = 0; v < nv; v++) release_value(rs, v);
+}
+
+/* Frees every value the run owns and the state's arrays. */
+static void run_state_free(run_state *rs, int64_t nv)
+{
+    if (rs->values && rs->owned) release_all(rs, nv);
+    pq_free(rs->values);
+    pq_free(rs->owned);
+    pq_free(rs->keep);
+    pq_free(rs->uses_left);
+    pq_free(rs->pass);
+    memset(rs, 0, sizeof *rs);
+}
+
+/* Allocates the arrays of a run over ex (values, owned, keep, pass zeroed; uses_left not
+ * set). On failure frees what was allocated. */
+static pq_status run_state_alloc(run_state *rs, const pq_executor *ex, pq_err *err)
+{
+    int64_t nv = ex->n_vars;
+    memset(rs, 0, sizeof *rs);
+    rs->values = pq_calloc((size_t)nv + 1, sizeof *rs->values);
+    rs->owned = pq_calloc((size_t)nv + 1, 1);
+    rs->keep = pq_calloc((size_t)nv + 1, 1);
+    rs->uses_left = pq_malloc(((size_t)nv + 1) * sizeof *rs->uses_left);
+    rs->pass = pq_calloc((size_t)ex->n_nodes + 1, 1);
+    if (rs->values && rs->owned && rs->keep && rs->uses_left && rs->pass) return PQ_OK;
+    run_state_free(rs, nv);
+    return pq_err_set(err, PQ_ERR_NOMEM, "out of memory running the graph");
+}
+
 static pq_status run_node(pq_executor *ex, int64_t k, run_state *rs, pq_err *err)
 {
     pq_status st = PQ_OK;
@@ -623,9 +657,9 @@ static pq_status run_node(pq_executor *ex, int64_t k, run_state *rs, pq_err *err
         /* Epilogue only when the intermediate is never seen: not kept, and no hooks or hooks
          * that do not watch it. */
         int64_t out0 = n->n_outputs > 0 ? ex->node_out[k][0] : -1;
-        int seen = (ex->before || ex->after) &&
-                   (!ex->watch || (out0 >= 0 && ex->watch(ex->vars[out0], ex->watch_user)));
-        n->epi.active = ex->fuse_next[k] >= 0 && !seen && out0 >= 0 && !rs->keep[out0];
+        n->epi.active = ex->fuse_next[k] >= 0 && out0 >= 0 && !rs->keep[out0] &&
+                        (!(ex->before || ex->after) ||
+                         (ex->watch && !ex->watch(ex->vars[out0], ex->watch_user)));
         n->epi.applied = 0;
         st = n->def->run(n, err);
         if (st == PQ_OK && n->epi.active && n->epi.applied) rs->pass[ex->fuse_next[k]] = 1;
@@ -787,16 +821,6 @@ static int trunk_frontier(const pq_executor *ex, const run_state *rs, int64_t v)
     return ex->trunk_made[v] && (rs->keep[v] || ex->uses[v] > ex->trunk_uses[v]);
 }
 
-/* Frees every value a sub-run owns. */
-static void release_all(run_state *ss, int64_t nv)
-{
-    for (int64_t v = 0; v < nv; v++) {
-        if (ss->owned[v]) pq_tensor_destroy(&ss->values[v]);
-        ss->values[v] = NULL;
-        ss->owned[v] = 0;
-    }
-}
-
 /* Copies samples [s0, s0 + mb) of each feed into the sub-run's values. */
 static pq_status slice_feeds(pq_executor *ex, run_state *ss, int n_feeds,
                              const char *const *feed_names, pq_tensor *const *feeds, int64_t s0,
@@ -854,14 +878,9 @@ static pq_status run_trunk(pq_executor *ex, run_state *rs, int n_feeds,
     int64_t nv = ex->n_vars;
     run_state ss = {0};
     pq_tensor **full = pq_calloc((size_t)nv + 1, sizeof *full);
-    ss.values = pq_calloc((size_t)nv + 1, sizeof *ss.values);
-    ss.owned = pq_calloc((size_t)nv + 1, 1);
-    ss.keep = pq_calloc((size_t)nv + 1, 1);
-    ss.uses_left = pq_malloc(((size_t)nv + 1) * sizeof *ss.uses_left);
-    ss.pass = pq_calloc((size_t)ex->n_nodes + 1, 1);
     *done = 0;
-    PQ_CHECK(full && ss.values && ss.owned && ss.keep && ss.uses_left && ss.pass, PQ_ERR_NOMEM,
-             "out of memory running the graph");
+    PQ_CHECK(full, PQ_ERR_NOMEM, "out of memory running the graph");
+    PQ_TRY(run_state_alloc(&ss, ex, err));
     for (int64_t v = 0; v < nv; v++) ss.keep[v] = (unsigned char)trunk_frontier(ex, rs, v);
     for (int64_t s0 = 0; s0 < N; s0 += m) {
         int64_t mb = N - s0 < m ? N - s0 : m;
@@ -902,14 +921,9 @@ static pq_status run_trunk(pq_executor *ex, run_state *rs, int n_feeds,
 not_per_sample:
     ex->trunk_failed = 1;
 fail:
-    if (ss.values && ss.owned) release_all(&ss, nv);
+    run_state_free(&ss, nv);
     for (int64_t v = 0; full && v < nv; v++) pq_tensor_destroy(&full[v]);
     pq_free(full);
-    pq_free(ss.values);
-    pq_free(ss.owned);
-    pq_free(ss.keep);
-    pq_free(ss.uses_left);
-    pq_free(ss.pass);
     return st;
 }
 
@@ -938,13 +952,7 @@ static pq_status run_all(pq_executor *ex, int n_feeds, const char *const *feed_n
     int64_t nv = ex->n_vars;
     run_state rs = {0};
     for (int r = 0; r < n_req; r++) req_out[r] = NULL;
-    rs.values = pq_calloc((size_t)nv + 1, sizeof *rs.values);
-    rs.owned = pq_calloc((size_t)nv + 1, 1);
-    rs.keep = pq_calloc((size_t)nv + 1, 1);
-    rs.uses_left = pq_malloc(((size_t)nv + 1) * sizeof *rs.uses_left);
-    rs.pass = pq_calloc((size_t)ex->n_nodes + 1, 1);
-    PQ_CHECK(rs.values && rs.owned && rs.keep && rs.uses_left && rs.pass, PQ_ERR_NOMEM,
-             "out of memory running the graph");
+    PQ_TRY(run_state_alloc(&rs, ex, err));
     memcpy(rs.uses_left, ex->uses, (size_t)nv * sizeof *rs.uses_left);
 
     for (int64_t v = 0; v < nv; v++)
@@ -994,13 +1002,7 @@ static pq_status run_all(pq_executor *ex, int n_feeds, const char *const *feed_n
 fail:
     if (st != PQ_OK)
         for (int r = 0; r < n_req; r++) pq_tensor_destroy(&req_out[r]);
-    for (int64_t v = 0; rs.values && v < nv; v++)
-        if (rs.owned && rs.owned[v]) pq_tensor_destroy(&rs.values[v]);
-    pq_free(rs.values);
-    pq_free(rs.owned);
-    pq_free(rs.keep);
-    pq_free(rs.uses_left);
-    pq_free(rs.pass);
+    run_state_free(&rs, nv);
     return st;
 }
 

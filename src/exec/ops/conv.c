@@ -759,6 +759,14 @@ static void conv_depthwise2d_f32(pq_exec_node *n, const conv_geom *g, const floa
 DEFINE_FILL_BIAS(float, f32)
 DEFINE_FILL_BIAS(double, f64)
 
+/* Whether the convolution is 1x1, stride 1, no padding: the image is its patch matrix. */
+static int is_pointwise(const conv_geom *g)
+{
+    for (int i = 0; i < g->r; i++)
+        if (g->k[i] != 1 || g->s[i] != 1 || g->pb[i] != 0 || g->pe[i] != 0) return 0;
+    return 1;
+}
+
 /* Patch-matrix columns per work item: about 1 MB of patches (stays in L2 while the GEMM
  * reads it), at least 64 columns, and enough items to keep every thread busy. */
 static int64_t conv_tile(int64_t CK, int64_t P, int64_t blocks, int threads, size_t elem)
@@ -786,9 +794,7 @@ static int64_t conv_tile(int64_t CK, int64_t P, int64_t blocks, int threads, siz
         int threads = pq_node_threads(n);                                                    \
         if (threads < 1) threads = 1;                                                        \
         const int64_t Cg = g->C / g->G, Mg = g->M / g->G, CK = Cg * g->K, P = g->P_out;       \
-        int pointwise = 1;                                                                   \
-        for (int i = 0; i < g->r; i++)                                                       \
-            if (g->k[i] != 1 || g->s[i] != 1 || g->pb[i] != 0 || g->pe[i] != 0) pointwise = 0; \
+        const int pointwise = is_pointwise(g);                                               \
         int64_t tile = conv_tile(CK, P, g->N * g->G, threads, sizeof(T));                    \
         int64_t n_tiles = (P + tile - 1) / tile, items = g->N * g->G * n_tiles;              \
         if (items < threads) threads = (int)items;                                           \
@@ -860,55 +866,45 @@ static pq_status check_inputs(const pq_tensor *x, const pq_tensor *w, const pq_t
     return PQ_OK;
 }
 
-/* float32 Conv with a small weight matrix (M/g x C/g * K within the AVX-512 kernel's bound,
- * such as a network's first convolution over 3 channels) through im2col tiles and the
- * AVX-512 kernel instead of sgemm: bias and clamp go into the single store of y. Work items
- * as conv_gemm's. */
-static pq_status conv_im2col_avx512(pq_exec_node *n, const conv_geom *g, const float *x,
-                                    const float *w, const float *bias, float *y, float clo,
-                                    float chi, pq_err *err)
+/* float32 Conv with a small weight matrix (M/g x C/g * K within the AVX-512 kernel's bound)
+ * through the AVX-512 kernel instead of sgemm: bias and clamp go into the single store of y.
+ * Work items are (image, group, columns): a pointwise convolution reads its image directly
+ * in runs of 512 columns, any other goes through im2col tiles as conv_gemm's (such as a
+ * network's first convolution over 3 channels). */
+static pq_status conv_avx512_small(pq_exec_node *n, const conv_geom *g, const float *x,
+                                   const float *w, const float *bias, float *y, float clo,
+                                   float chi, pq_err *err)
 {
     int threads = pq_node_threads(n);
     if (threads < 1) threads = 1;
+    const int pointwise = is_pointwise(g);
     const int64_t Cg = g->C / g->G, Mg = g->M / g->G, CK = Cg * g->K, P = g->P_out;
-    int64_t tile = conv_tile(CK, P, g->N * g->G, threads, sizeof(float));
+    int64_t tile = pointwise ? 512 : conv_tile(CK, P, g->N * g->G, threads, sizeof(float));
     int64_t n_tiles = (P + tile - 1) / tile, items = g->N * g->G * n_tiles;
     if (items < threads) threads = (int)items;
-    float *ws = pq_node_workspace(n, (size_t)(threads * CK * tile) * sizeof(float));
-    if (!ws)
-        return pq_err_set(err, PQ_ERR_NOMEM, "out of memory for %d patch matrices of %lld x "
-                          "%lld", threads, (long long)CK, (long long)tile);
+    float *ws = NULL;
+    if (!pointwise) {
+        ws = pq_node_workspace(n, (size_t)(threads * CK * tile) * sizeof(float));
+        if (!ws)
+            return pq_err_set(err, PQ_ERR_NOMEM, "out of memory for %d patch matrices of %lld "
+                              "x %lld", threads, (long long)CK, (long long)tile);
+    }
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if(threads > 1)
     for (int64_t it = 0; it < items; it++) {
         int64_t b = it / (g->G * n_tiles), gr = (it / n_tiles) % g->G;
         int64_t p0 = (it % n_tiles) * tile, p1 = p0 + tile < P ? p0 + tile : P;
-        float *cols = ws + (int64_t)thread_id() * CK * tile;
-        im2col_f32(x + (b * g->C + gr * Cg) * g->P_in, Cg, g->r, g->in, g->out, g->k, g->s,
-                   g->d, g->pb, p0, p1, cols);
-        pq__conv1x1_avx512(w + gr * Mg * CK, Mg, CK, cols, p1 - p0, bias ? bias + gr * Mg : NULL,
+        const float *xg = x + (b * g->C + gr * Cg) * g->P_in, *src = xg + p0;
+        int64_t ld = P;
+        if (!pointwise) {
+            float *cols = ws + (int64_t)thread_id() * CK * tile;
+            im2col_f32(xg, Cg, g->r, g->in, g->out, g->k, g->s, g->d, g->pb, p0, p1, cols);
+            src = cols;
+            ld = p1 - p0;
+        }
+        pq__conv1x1_avx512(w + gr * Mg * CK, Mg, CK, src, ld, bias ? bias + gr * Mg : NULL,
                            y + (b * g->M + gr * Mg) * P + p0, P, p1 - p0, clo, chi);
     }
     return PQ_OK;
-}
-
-/* Pointwise float32 Conv through the AVX-512 kernel: work items are (image, group, 512
- * columns), split over the node's threads. */
-static void conv1x1_avx512(pq_exec_node *n, const conv_geom *g, const float *x, const float *w,
-                           const float *bias, float *y, float clo, float chi)
-{
-    const int64_t Cg = g->C / g->G, Mg = g->M / g->G, P = g->P_out, chunk = 512;
-    const int64_t n_chunks = (P + chunk - 1) / chunk, items = g->N * g->G * n_chunks;
-    int threads = pq_node_threads(n);
-    if (threads < 1) threads = 1;
-    if (items < threads) threads = (int)items;
-#pragma omp parallel for num_threads(threads) schedule(static) if(threads > 1)
-    for (int64_t it = 0; it < items; it++) {
-        int64_t b = it / (g->G * n_chunks), gr = (it / n_chunks) % g->G;
-        int64_t p0 = (it % n_chunks) * chunk, cols = P - p0 < chunk ? P - p0 : chunk;
-        pq__conv1x1_avx512(w + gr * Mg * Cg, Mg, Cg, x + (b * g->C + gr * Cg) * P + p0, P,
-                           bias ? bias + gr * Mg : NULL, y + (b * g->M + gr * Mg) * P + p0, P,
-                           cols, clo, chi);
-    }
 }
 
 /* float32 Conv: depthwise 2-D direct, everything else through im2col + GEMM. An active
@@ -926,13 +922,9 @@ static pq_status conv_f32_epi(pq_exec_node *n, const conv_geom *g, const float *
         conv_depthwise2d_f32(n, g, x, w, b, y, threads < 1 ? 1 : threads, clo, chi);
         return PQ_OK;
     }
-    int pointwise = 1;
-    for (int i = 0; i < g->r; i++)
-        if (g->k[i] != 1 || g->s[i] != 1 || g->pb[i] != 0 || g->pe[i] != 0) pointwise = 0;
-    if (pointwise && pq__conv1x1_avx512_applies(g->M / g->G, g->C / g->G)) {
-        conv1x1_avx512(n, g, x, w, b, y, clo, chi);
-        return PQ_OK;
-    }
+    /* Small weights: the AVX-512 kernel; a dense 3x3 (stride 1) goes to Winograd first. */
+    const int small = pq__conv1x1_avx512_applies(g->M / g->G, g->C / g->G * g->K);
+    if (small && is_pointwise(g)) return conv_avx512_small(n, g, x, w, b, y, clo, chi, err);
     if (g->r == 2 && g->G == 1 && g->k[0] == 3 && g->k[1] == 3 && g->s[0] == 1 &&
         g->s[1] == 1 && g->d[0] == 1 && g->d[1] == 1) {
         pq_wino_shape ws = {g->N, g->C, g->in[0], g->in[1], g->M, g->out[0], g->out[1],
@@ -940,8 +932,7 @@ static pq_status conv_f32_epi(pq_exec_node *n, const conv_geom *g, const float *
         if (pq__winograd_applies(&ws))
             return pq__conv3x3_winograd_f32(n, &ws, x, w, b, y, clo, chi, err);
     }
-    if (pq__conv1x1_avx512_applies(g->M / g->G, g->C / g->G * g->K))
-        return conv_im2col_avx512(n, g, x, w, b, y, clo, chi, err);
+    if (small) return conv_avx512_small(n, g, x, w, b, y, clo, chi, err);
     return conv_gemm_f32(n, g, x, w, b, y, clamp, clo, chi, err);
 }
 
